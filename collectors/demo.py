@@ -1,0 +1,508 @@
+"""The ``demo`` source: deterministic, realistic multi-provider data for any window, with no credentials.
+
+Every figure is a pure function of (seed, dataset, day): the same window always yields the same records, so
+re-loading a window never changes totals. Money is generated as integer micro-units and emitted as ``Decimal``.
+
+What it produces (options ``datasets`` and ``providers`` select a subset):
+- ``cost_line_items``: FOCUS-shaped daily cost lines for AWS, Azure and GCP — several billing/sub accounts, services,
+  regions, ``team``/``env`` tags with inconsistent key and value casing (and some untagged resources), daily credits
+  (negative), and one AWS Savings Plan: a monthly purchase (billed, not effective) whose amortised cost lands on the
+  covered EC2 usage (effective, not billed).
+- ``databricks_usage``: ``system.billing.usage`` rows with the effective list price from ``system.billing.list_prices``.
+- ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule.
+- ``node_metrics``: hourly samples for every node of every configured cluster.
+- ``llm_training_metrics``: step metrics (every 10 minutes) for a few training runs on those clusters.
+
+``scale`` multiplies the number of cost resources (≈ 500 cost rows per day at scale 1; scale 2000 ≈ 1M rows/day).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from collectors.base import Collector, Column, Dataset, Reject, Window
+
+EPOCH = date(2026, 1, 1)  # trend reference; any date works, before or after
+MICRO = Decimal("0.000001")
+
+COST_LINE_ITEMS = Dataset(
+    name="cost_line_items",
+    table="demo_cost_line_items",
+    time_column="charge_period_start",
+    columns=(
+        Column("line_item_id", "text", nullable=False),
+        Column("charge_period_start", "timestamptz", nullable=False),
+        Column("charge_period_end", "timestamptz", nullable=False),
+        Column("billing_period_start", "timestamptz", nullable=False),
+        Column("billing_period_end", "timestamptz", nullable=False),
+        Column("provider_name", "text", nullable=False),
+        Column("publisher_name", "text"),
+        Column("invoice_issuer_name", "text"),
+        Column("billing_account_id", "text", nullable=False),
+        Column("billing_account_name", "text"),
+        Column("sub_account_id", "text"),
+        Column("sub_account_name", "text"),
+        Column("service_name", "text", nullable=False),
+        Column("service_category", "text", nullable=False),
+        Column("region_id", "text"),
+        Column("region_name", "text"),
+        Column("resource_id", "text"),
+        Column("resource_name", "text"),
+        Column("sku_id", "text"),
+        Column("charge_category", "text", nullable=False),
+        Column("charge_class", "text"),
+        Column("charge_description", "text"),
+        Column("charge_frequency", "text"),
+        Column("pricing_category", "text"),
+        Column("pricing_quantity", "numeric"),
+        Column("pricing_unit", "text"),
+        Column("list_unit_price", "numeric"),
+        Column("contracted_unit_price", "numeric"),
+        Column("billed_cost", "numeric", nullable=False),
+        Column("effective_cost", "numeric", nullable=False),
+        Column("list_cost", "numeric", nullable=False),
+        Column("contracted_cost", "numeric", nullable=False),
+        Column("billing_currency", "text", nullable=False),
+        Column("commitment_discount_id", "text"),
+        Column("commitment_discount_type", "text"),
+        Column("commitment_discount_category", "text"),
+        Column("commitment_discount_status", "text"),
+        Column("tags", "jsonb"),
+    ),
+)
+
+DATABRICKS_USAGE = Dataset(
+    name="databricks_usage",
+    table="demo_databricks_usage",
+    time_column="usage_start_time",
+    columns=(
+        Column("record_id", "text", nullable=False),
+        Column("account_id", "text", nullable=False),
+        Column("workspace_id", "text", nullable=False),
+        Column("sku_name", "text", nullable=False),
+        Column("cloud", "text", nullable=False),
+        Column("usage_start_time", "timestamptz", nullable=False),
+        Column("usage_end_time", "timestamptz", nullable=False),
+        Column("usage_date", "date", nullable=False),
+        Column("usage_unit", "text", nullable=False),
+        Column("usage_quantity", "numeric", nullable=False),
+        Column("list_price", "numeric", nullable=False),
+        Column("currency_code", "text", nullable=False),
+        Column("custom_tags", "jsonb"),
+        Column("usage_metadata", "jsonb"),
+        Column("record_type", "text"),
+        Column("billing_origin_product", "text"),
+    ),
+)
+
+SNOWFLAKE_METERING_DAILY = Dataset(
+    name="snowflake_metering_daily",
+    table="demo_snowflake_metering_daily",
+    time_column="usage_date",
+    columns=(
+        Column("account_name", "text", nullable=False),
+        Column("organization_name", "text"),
+        Column("region", "text"),
+        Column("service_type", "text", nullable=False),
+        Column("usage_date", "date", nullable=False),
+        Column("credits_used_compute", "numeric", nullable=False),
+        Column("credits_used_cloud_services", "numeric", nullable=False),
+        Column("credits_adjustment_cloud_services", "numeric", nullable=False),
+        Column("credits_billed", "numeric", nullable=False),
+        Column("credit_price", "numeric", nullable=False),
+        Column("currency", "text", nullable=False),
+    ),
+)
+
+NODE_METRICS = Dataset(
+    name="node_metrics",
+    table="demo_node_metrics",
+    time_column="sampled_at",
+    columns=(
+        Column("sampled_at", "timestamptz", nullable=False),
+        Column("cluster_id", "text", nullable=False),
+        Column("node_id", "text", nullable=False),
+        Column("node_status", "text", nullable=False),
+        Column("cpu_utilization_pct", "numeric"),
+        Column("gpu_utilization_pct", "numeric"),
+        Column("memory_utilization_pct", "numeric"),
+        Column("gpu_memory_used_gb", "numeric"),
+        Column("gpu_count", "integer"),
+    ),
+)
+
+LLM_TRAINING_METRICS = Dataset(
+    name="llm_training_metrics",
+    table="demo_llm_training_metrics",
+    time_column="logged_at",
+    columns=(
+        Column("logged_at", "timestamptz", nullable=False),
+        Column("run_id", "text", nullable=False),
+        Column("model_name", "text", nullable=False),
+        Column("cluster_id", "text", nullable=False),
+        Column("step", "bigint", nullable=False),
+        Column("loss", "numeric"),
+        Column("learning_rate", "numeric"),
+        Column("tokens_per_second", "numeric"),
+        Column("gpu_memory_used_gb", "numeric"),
+        Column("gpu_count", "integer"),
+    ),
+)
+
+ALL_DATASETS = (COST_LINE_ITEMS, DATABRICKS_USAGE, SNOWFLAKE_METERING_DAILY, NODE_METRICS, LLM_TRAINING_METRICS)
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cost catalogue: who exists (accounts, services, regions, tags). Fixed; only daily figures vary.
+
+TEAMS = ("payments", "platform", "data", "ml", "web")
+# Inconsistent casing as found in real exports: the marts normalise keys and values case-insensitively.
+TEAM_KEYS = ("team", "Team", "TEAM")
+ENV_KEYS = ("env", "Env", "environment")
+ENVS = ("prod", "staging", "dev")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    key: str
+    provider_name: str
+    billing_account_id: str
+    billing_account_name: str
+    sub_accounts: tuple[tuple[str, str, str], ...]  # (id, name, env)
+    regions: tuple[tuple[str, str], ...]  # (id, name)
+    services: tuple[tuple[str, str, str, int], ...]  # (name, category, pricing unit, base daily micro-USD per resource)
+    credit_description: str
+    credit_daily_micro: int
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    "aws": ProviderSpec(
+        key="aws", provider_name="AWS", billing_account_id="100000000001", billing_account_name="Example Corp AWS",
+        sub_accounts=(("210000000011", "prod-platform", "prod"), ("210000000012", "prod-data", "prod"),
+                      ("210000000013", "staging", "staging"), ("210000000014", "sandbox", "dev")),
+        regions=(("us-east-1", "US East (N. Virginia)"), ("eu-west-1", "Europe (Ireland)")),
+        services=(("Amazon Elastic Compute Cloud", "Compute", "Hours", 42_000_000),
+                  ("Amazon Simple Storage Service", "Storage", "GB-Mo", 9_000_000),
+                  ("Amazon Relational Database Service", "Databases", "Hours", 21_000_000),
+                  ("Amazon CloudFront", "Networking", "GB", 4_000_000),
+                  ("AWS Lambda", "Compute", "Requests", 2_500_000),
+                  ("Amazon SageMaker", "AI and Machine Learning", "Hours", 15_000_000),
+                  ("Amazon CloudWatch", "Management and Governance", "Metrics", 1_800_000)),
+        credit_description="AWS Activate promotional credit", credit_daily_micro=180_000_000,
+    ),
+    "azure": ProviderSpec(
+        key="azure", provider_name="Microsoft Azure", billing_account_id="8611537",
+        billing_account_name="Example Corp EA",
+        sub_accounts=(("9b2f6c1e-0001-4a7d-9c10-000000000001", "sub-prod", "prod"),
+                      ("9b2f6c1e-0001-4a7d-9c10-000000000002", "sub-analytics", "prod"),
+                      ("9b2f6c1e-0001-4a7d-9c10-000000000003", "sub-dev", "dev")),
+        regions=(("westeurope", "West Europe"), ("eastus", "East US")),
+        services=(("Virtual Machines", "Compute", "Hours", 30_000_000),
+                  ("Storage", "Storage", "GB/Month", 6_000_000),
+                  ("Azure SQL Database", "Databases", "vCore Hours", 14_000_000),
+                  ("Azure Kubernetes Service", "Compute", "Hours", 11_000_000),
+                  ("Azure OpenAI", "AI and Machine Learning", "1K Tokens", 8_000_000),
+                  ("Bandwidth", "Networking", "GB", 2_000_000)),
+        credit_description="Azure Prepayment (monetary commitment) consumption credit", credit_daily_micro=90_000_000,
+    ),
+    "gcp": ProviderSpec(
+        key="gcp", provider_name="Google Cloud", billing_account_id="01A2B3-C4D5E6-F7A8B9",
+        billing_account_name="Example Corp GCP",
+        sub_accounts=(("prod-web-4821", "prod-web", "prod"), ("analytics-prod-1177", "analytics-prod", "prod"),
+                      ("ml-research-3302", "ml-research", "dev")),
+        regions=(("us-central1", "Iowa"), ("europe-west4", "Netherlands")),
+        services=(("Compute Engine", "Compute", "Hours", 26_000_000),
+                  ("Cloud Storage", "Storage", "GiB-Mo", 5_000_000),
+                  ("BigQuery", "Analytics", "TiB", 17_000_000),
+                  ("Vertex AI", "AI and Machine Learning", "Hours", 12_000_000),
+                  ("Cloud SQL", "Databases", "Hours", 7_000_000),
+                  ("Networking", "Networking", "GiB", 3_000_000)),
+        credit_description="Sustained use discount", credit_daily_micro=60_000_000,
+    ),
+}
+
+# The AWS Savings Plan: a monthly purchase whose cost is amortised over the EC2 usage it covers.
+SAVINGS_PLAN_ID = "arn:aws:savingsplans::100000000001:savingsplan/4f1c2d3e-demo-compute-1yr"
+SAVINGS_PLAN_MONTHLY_MICRO = 9_300_000_000  # 9,300.00 USD per month
+SAVINGS_PLAN_SUB_ACCOUNT = "210000000011"
+SAVINGS_PLAN_SERVICE = "Amazon Elastic Compute Cloud"
+
+
+@dataclass(frozen=True)
+class CostResource:
+    provider: ProviderSpec
+    sub_account: tuple[str, str, str]
+    region: tuple[str, str]
+    service: tuple[str, str, str, int]
+    resource_id: str
+    resource_name: str
+    sku_id: str
+    base_micro: int
+    discount_pct: int  # negotiated discount: contracted = list × (1 − d)
+    tags_json: str | None
+    committed: bool
+
+
+def _stable_int(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def _micro(value: int) -> Decimal:
+    return Decimal(value).scaleb(-6)
+
+
+def _build_catalogue(provider: ProviderSpec, seed: int, scale: float) -> list[CostResource]:
+    rng = random.Random(_stable_int(seed, "catalogue", provider.key))
+    per_combo = max(1, round(3 * scale))
+    resources = []
+    for sub in provider.sub_accounts:
+        for service in provider.services:
+            for region in provider.regions:
+                for n in range(per_combo):
+                    rid = f"{provider.key}-{sub[1]}-{region[0]}-{service[0][:12].lower().replace(' ', '')}-{n:05d}"
+                    team = rng.choice(TEAMS)
+                    untagged = rng.random() < 0.12
+                    if untagged:
+                        tags = None
+                    else:
+                        team_value = team.capitalize() if rng.random() < 0.3 else team
+                        tags = {rng.choice(TEAM_KEYS): team_value, rng.choice(ENV_KEYS): sub[2]}
+                        if rng.random() < 0.4:
+                            tags["owner"] = f"{team}-oncall@example.com"
+                    committed = (provider.key == "aws" and sub[0] == SAVINGS_PLAN_SUB_ACCOUNT
+                                 and service[0] == SAVINGS_PLAN_SERVICE)
+                    resources.append(CostResource(
+                        provider=provider, sub_account=sub, region=region, service=service,
+                        resource_id=rid, resource_name=rid.rsplit("-", 1)[0] + f"-{n}",
+                        sku_id=f"SKU-{_stable_int(provider.key, service[0], region[0]) % 10**8:08d}",
+                        base_micro=int(service[3] * rng.uniform(0.4, 1.6) / per_combo * 3),
+                        discount_pct=rng.choice((0, 0, 5, 10, 15)),
+                        tags_json=json.dumps(tags, sort_keys=True) if tags else None,
+                        committed=committed,
+                    ))
+    return resources
+
+
+def _day_factor(day: date) -> float:
+    """Growth of 0.15 %/day, lighter weekends; always positive."""
+    trend = 1.0 + 0.0015 * (day - EPOCH).days
+    weekend = 0.82 if day.weekday() >= 5 else 1.0
+    return max(0.2, trend) * weekend
+
+
+def _month_bounds(day: date) -> tuple[datetime, datetime]:
+    start = day.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC)
+
+
+def _utc(day: date, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), UTC)
+
+
+class DemoCollector(Collector):
+    type = "demo"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seed = int(self.options.get("seed", 42))
+        self.scale = float(self.options.get("scale", 1))
+        if self.scale <= 0:
+            raise ValueError(f"source {self.source_id}: options.scale must be > 0, got {self.scale}")
+        names = self.options.get("datasets") or [d.name for d in ALL_DATASETS]
+        by_name = {d.name: d for d in ALL_DATASETS}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ValueError(f"source {self.source_id}: options.datasets has unknown {unknown}; "
+                             f"expected some of {sorted(by_name)}")
+        self._datasets = tuple(by_name[n] for n in names)
+        providers = self.options.get("providers") or list(PROVIDERS)
+        unknown = [p for p in providers if p not in PROVIDERS]
+        if unknown:
+            raise ValueError(f"source {self.source_id}: options.providers has unknown {unknown}; "
+                             f"expected some of {sorted(PROVIDERS)}")
+        self.providers = [PROVIDERS[p] for p in providers]
+        self.clusters = list(self.context.get("clusters") or [])
+        self._catalogues: dict[str, list[CostResource]] = {}
+
+    def datasets(self) -> tuple[Dataset, ...]:
+        return self._datasets
+
+    def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
+        generate = {
+            "cost_line_items": self._cost_day,
+            "databricks_usage": self._databricks_day,
+            "snowflake_metering_daily": self._snowflake_day,
+            "node_metrics": self._node_metrics_day,
+            "llm_training_metrics": self._training_day,
+        }[dataset.name]
+        position = dataset.column_names.index(dataset.time_column)
+        for day in window.days():
+            for record in generate(day):
+                ts = record[position]
+                if not isinstance(ts, datetime):
+                    ts = _utc(ts)
+                if window.start <= ts < window.end:
+                    yield record
+
+    # -- cost ----------------------------------------------------------------------------------------------------
+    def _catalogue(self, provider: ProviderSpec) -> list[CostResource]:
+        if provider.key not in self._catalogues:
+            self._catalogues[provider.key] = _build_catalogue(provider, self.seed, self.scale)
+        return self._catalogues[provider.key]
+
+    def _cost_day(self, day: date) -> Iterator[tuple]:
+        start, end = _utc(day), _utc(day + timedelta(days=1))
+        bp_start, bp_end = _month_bounds(day)
+        factor = _day_factor(day)
+        for provider in self.providers:
+            rng = random.Random(_stable_int(self.seed, "cost", provider.key, day.isoformat()))
+            catalogue = self._catalogue(provider)
+            # A deterministic spike now and then (a runaway job) so anomaly detection has something to find.
+            spike_service = provider.services[(day - EPOCH).days % len(provider.services)][0] \
+                if (day - EPOCH).days % 23 == 7 else None
+            common = (provider.provider_name, provider.provider_name, provider.provider_name,
+                      provider.billing_account_id, provider.billing_account_name)
+            committed_rows = []
+            for res in catalogue:
+                list_micro = int(res.base_micro * factor * rng.uniform(0.85, 1.15))
+                if res.service[0] == spike_service:
+                    list_micro *= 4
+                contracted_micro = list_micro * (100 - res.discount_pct) // 100
+                unit_price_micro = 50_000 + _stable_int(res.sku_id) % 450_000
+                quantity = Decimal(list_micro) / Decimal(unit_price_micro)
+                row = [
+                    f"{res.resource_id}:{day.isoformat()}", start, end, bp_start, bp_end, *common,
+                    res.sub_account[0], res.sub_account[1], res.service[0], res.service[1],
+                    res.region[0], res.region[1], res.resource_id, res.resource_name, res.sku_id,
+                    "Usage", None, f"{res.service[0]} usage", "Usage-Based", "Standard",
+                    quantity.quantize(MICRO), res.service[2], _micro(unit_price_micro),
+                    _micro(unit_price_micro * (100 - res.discount_pct) // 100),
+                    _micro(contracted_micro), _micro(contracted_micro), _micro(list_micro), _micro(contracted_micro),
+                    "USD", None, None, None, None, res.tags_json,
+                ]
+                if res.committed:
+                    committed_rows.append(row)
+                else:
+                    yield tuple(row)
+            yield from self._savings_plan_rows(day, committed_rows, common)
+            credit_micro = int(provider.credit_daily_micro * rng.uniform(0.9, 1.1))
+            sub = provider.sub_accounts[0]
+            yield (f"{provider.key}-credit:{day.isoformat()}", start, end, bp_start, bp_end, *common,
+                   sub[0], sub[1], provider.services[0][0], provider.services[0][1], None, None, None, None, None,
+                   "Credit", None, provider.credit_description, "Usage-Based", None, None, None, None, None,
+                   _micro(-credit_micro), _micro(-credit_micro), Decimal(0), Decimal(0), "USD",
+                   None, None, None, None, None)
+
+    def _savings_plan_rows(self, day: date, covered: list[list], common: tuple) -> Iterator[tuple]:
+        """Covered usage: billed 0, effective = the month's fee amortised per day, split by the rows' list cost.
+        On the 1st of the month, the purchase itself: billed = the fee, effective 0."""
+        if not covered:
+            return
+        bp_start, bp_end = _month_bounds(day)
+        days_in_month = (bp_end - bp_start).days
+        daily = SAVINGS_PLAN_MONTHLY_MICRO // days_in_month
+        if day.day == days_in_month:  # the last day takes the remainder: the month sums exactly to the fee
+            daily += SAVINGS_PLAN_MONTHLY_MICRO - daily * days_in_month
+        weights = [int(r[30] * 1_000_000) for r in covered]  # list cost in micro-USD
+        total_weight = sum(weights) or 1
+        allotted = 0
+        for i, (row, weight) in enumerate(zip(covered, weights, strict=True)):
+            share = daily - allotted if i == len(covered) - 1 else daily * weight // total_weight
+            allotted += share
+            row[23] = "Committed"  # pricing_category
+            row[28] = Decimal(0)  # billed_cost
+            row[29] = _micro(share)  # effective_cost
+            row[33:37] = [SAVINGS_PLAN_ID, "Savings Plan", "Spend", "Used"]
+            yield tuple(row)
+        if day.day == 1:
+            sub = next(s for s in PROVIDERS["aws"].sub_accounts if s[0] == SAVINGS_PLAN_SUB_ACCOUNT)
+            fee = _micro(SAVINGS_PLAN_MONTHLY_MICRO)
+            yield (f"savings-plan-purchase:{day.isoformat()}", bp_start, bp_end, bp_start, bp_end, *common,
+                   sub[0], sub[1], SAVINGS_PLAN_SERVICE, "Compute", None, None, SAVINGS_PLAN_ID,
+                   "compute-savings-plan-1yr", None, "Purchase", None, "Compute Savings Plan, 1 year, no upfront",
+                   "Recurring", "Committed", Decimal(1), "Month", fee, fee,
+                   fee, Decimal(0), fee, fee, "USD", SAVINGS_PLAN_ID, "Savings Plan", "Spend", None, None)
+
+    # -- data platforms --------------------------------------------------------------------------------------------
+    def _databricks_day(self, day: date) -> Iterator[tuple]:
+        rng = random.Random(_stable_int(self.seed, "databricks", day.isoformat()))
+        skus = (("PREMIUM_JOBS_COMPUTE", Decimal("0.15"), "JOBS"),
+                ("PREMIUM_ALL_PURPOSE_COMPUTE", Decimal("0.55"), "ALL_PURPOSE"),
+                ("PREMIUM_SQL_PRO_COMPUTE", Decimal("0.55"), "SQL"))
+        workspaces = (("1234567890123456", "data"), ("6543210987654321", "ml"))
+        factor = _day_factor(day)
+        for ws, team in workspaces:
+            for sku, price, product in skus:
+                for hour in (0, 6, 12, 18):
+                    dbus = Decimal(int(rng.uniform(20, 160) * factor * 10_000)).scaleb(-4)
+                    yield (str(_uuid_from(self.seed, ws, sku, day, hour)), "23e22ba4-87b9-4cc2-9770-d10b894b7118",
+                           ws, sku, "AWS", _utc(day, hour), _utc(day, hour) + timedelta(hours=6), day, "DBU", dbus,
+                           price, "USD", json.dumps({"Team": team.upper() if hour == 6 else team, "env": "prod"}),
+                           json.dumps({"cluster_id": f"0101-{ws[-4:]}-{product.lower()}", "job_id": None}),
+                           "ORIGINAL", product)
+
+    def _snowflake_day(self, day: date) -> Iterator[tuple]:
+        rng = random.Random(_stable_int(self.seed, "snowflake", day.isoformat()))
+        factor = _day_factor(day)
+        for service_type, base in (("WAREHOUSE_METERING", 180.0), ("PIPE", 6.0), ("AUTO_CLUSTERING", 9.0)):
+            compute = Decimal(int(base * factor * rng.uniform(0.8, 1.2) * 1000)).scaleb(-3)
+            cloud = Decimal(int(float(compute) * rng.uniform(0.04, 0.16) * 1000)).scaleb(-3)
+            adjustment = -min(cloud, (compute * Decimal("0.1")).quantize(Decimal("0.001")))
+            yield ("EXAMPLECORP_PROD", "EXAMPLECORP", "AWS_US_EAST_1", service_type, day, compute, cloud,
+                   adjustment, compute + cloud + adjustment, Decimal("3.00"), "USD")
+
+    # -- clusters and training ------------------------------------------------------------------------------------
+    def _node_metrics_day(self, day: date) -> Iterator[tuple]:
+        for cluster in self.clusters:
+            cid = cluster["cluster_id"]
+            rng = random.Random(_stable_int(self.seed, "nodes", cid, day.isoformat()))
+            gpus = int(cluster.get("gpus_per_node", 8))
+            for n in range(int(cluster["nodes"])):
+                node = f"{cid}-node-{n:02d}"
+                # one node of each cluster is flaky on some days
+                flaky = n == (day.toordinal() % int(cluster["nodes"])) and day.toordinal() % 5 == 0
+                for hour in range(24):
+                    down = flaky and 8 <= hour < 14
+                    busy = 0.55 + 0.35 * rng.random()
+                    yield (_utc(day, hour), cid, node, "NotReady" if down else "Ready",
+                           Decimal(0) if down else Decimal(round(100 * busy * rng.uniform(0.5, 0.9), 2)).quantize(
+                               Decimal("0.01")),
+                           Decimal(0) if down else Decimal(round(100 * busy, 2)).quantize(Decimal("0.01")),
+                           Decimal(round(100 * rng.uniform(0.35, 0.85), 2)).quantize(Decimal("0.01")),
+                           Decimal(0) if down else Decimal(round(80 * gpus * busy, 1)).quantize(Decimal("0.1")),
+                           gpus)
+
+    def _training_day(self, day: date) -> Iterator[tuple]:
+        """A run starts every 4th day (by day number) on alternating clusters and trains for 2 days."""
+        if not self.clusters:
+            return
+        models = ("llama-ft-8b", "mistral-ft-7b", "orca-distill-3b")
+        for offset in (0, 1):
+            start_day = day - timedelta(days=offset)
+            n = (start_day - EPOCH).days
+            if n % 4:
+                continue
+            cluster = self.clusters[(n // 4) % len(self.clusters)]
+            model = models[(n // 4) % len(models)]
+            run_id = f"run-{start_day.isoformat()}-{model}"
+            rng = random.Random(_stable_int(self.seed, "train", run_id, day.isoformat()))
+            gpus = int(cluster["nodes"]) * int(cluster.get("gpus_per_node", 8))
+            for i in range(144):  # every 10 minutes
+                minute = i * 10
+                step = (offset * 144 + i) * 50
+                loss = 3.2 * (1 + step) ** -0.12 + rng.uniform(-0.02, 0.02)
+                yield (_utc(day, minute // 60, minute % 60), run_id, model, cluster["cluster_id"], step,
+                       Decimal(f"{loss:.5f}"), Decimal("0.0003") if step < 5000 else Decimal("0.0001"),
+                       Decimal(int(rng.uniform(0.9, 1.1) * 2100 * gpus)), Decimal(f"{rng.uniform(60, 78):.1f}"), gpus)
+
+
+def _uuid_from(*parts: object) -> str:
+    h = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

@@ -1,0 +1,173 @@
+"""DAG factory: one ``collect_<source_id>`` DAG per configured source and one ``transform`` DAG.
+
+Parse time only reads the config file and the dbt manifest (local files): no provider import, no network, no
+database. Provider hooks are imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
+
+from openfinops.config import OpenFinOpsConfig, SourceConfig
+from openfinops.warehouse import DBT_PROJECT_DIR, dbt_executable
+
+TAGS = ["openfinops"]
+
+
+def raw_asset(table: str) -> Asset:
+    """The Airflow Asset a load updates: one per raw table."""
+    return Asset(name=f"raw.{table}", uri=f"openfinops://warehouse/raw/{table}", group="openfinops-raw")
+
+
+def source_assets(cfg: OpenFinOpsConfig, source: SourceConfig) -> list[Asset]:
+    from openfinops.pipeline import build_collector  # collectors are imported lazily by type
+
+    return [raw_asset(ds.table) for ds in build_collector(cfg, source).datasets()]
+
+
+def warehouse_connection(conn_id: str):
+    """A psycopg 3 connection from the Airflow connection (PostgresHook returns psycopg 3 with SQLAlchemy 2)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id).get_conn()
+
+
+def build_collect_dag(cfg: OpenFinOpsConfig, source: SourceConfig, config_path: str | None = None) -> DAG:
+    outlets = source_assets(cfg, source)
+    doc = f"""
+### collect_{source.id}
+{source.description or source.type}
+
+Collects source `{source.id}` (type `{source.type}`) for the run's data interval [start, end) and replaces that
+window in {", ".join(f"`{a.name}`" for a in outlets)} in one transaction. Re-running or back-filling never duplicates.
+
+* Back-fill a range in one run: trigger with params `start` / `end` (YYYY-MM-DD, end exclusive),
+  or `airflow backfill create --dag-id collect_{source.id} --from-date ... --to-date ...` for one run per day.
+* Look-back: {source.lookback_days} day(s) re-pulled before the window (restated bills).
+* Rejected records: `raw._rejects`; the run fails when more than {source.max_reject_ratio:.1%} are rejected.
+"""
+    with DAG(
+        dag_id=f"collect_{source.id}",
+        description=source.description or f"Collect {source.type} source {source.id}",
+        # A data interval [previous tick, tick): the window a run collects (Airflow 3's plain cron schedule has none).
+        schedule=CronDataIntervalTimetable(source.schedule, timezone="UTC"),
+        start_date=datetime.combine(source.start_date, datetime.min.time(), UTC),
+        catchup=source.catchup,
+        max_active_runs=4,
+        tags=[*TAGS, "collect", f"type:{source.type}"],
+        default_args={"owner": source.owner, "retries": 2, "retry_delay": timedelta(minutes=1),
+                      "retry_exponential_backoff": True},
+        params={
+            "start": Param(None, type=["null", "string"], format="date",
+                           description="Override the window start (YYYY-MM-DD) for a one-run back-fill."),
+            "end": Param(None, type=["null", "string"], format="date",
+                         description="Override the window end (YYYY-MM-DD, exclusive)."),
+        },
+        doc_md=doc,
+    ) as dag:
+
+        @task(task_id="collect_and_load", outlets=outlets)
+        def collect_and_load(params=None, data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
+            from collectors.base import Window
+            from openfinops import pipeline
+            from openfinops.config import load_config
+
+            window = resolve_window(params or {}, data_interval_start, data_interval_end)
+            run_cfg = load_config(config_path)
+            with warehouse_connection(run_cfg.warehouse.connection_id) as conn:
+                result = pipeline.collect(run_cfg, source.id, Window(window[0], window[1]), conn,
+                                          batch_id=run_id)
+            print(result.summary())
+            return {"rows": result.rows, "rejects": result.rejects, "window": str(result.window)}
+
+        collect_and_load()
+    return dag
+
+
+def resolve_window(params: dict, interval_start, interval_end) -> tuple[datetime, datetime]:
+    """Params ``start``/``end`` (dates) win over the data interval; a run with neither fails clearly."""
+    if params.get("start") or params.get("end"):
+        if not (params.get("start") and params.get("end")):
+            raise ValueError("params: give both `start` and `end` (YYYY-MM-DD, end exclusive), or neither")
+        start = datetime.fromisoformat(str(params["start"])).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(str(params["end"])).replace(tzinfo=UTC)
+        return start, end
+    if interval_start is None or interval_end is None or interval_start == interval_end:
+        raise ValueError("this run has no data interval (a manual run without a logical date): "
+                         "trigger it with a logical date or with params `start` and `end`")
+    return interval_start.astimezone(UTC), interval_end.astimezone(UTC)
+
+
+def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -> DAG:
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    assets = sorted({a.name: a for s in cfg.sources for a in source_assets(cfg, s)}.items())
+    schedule = None
+    for _, asset in assets:
+        schedule = asset if schedule is None else (schedule | asset)
+    manifest = Path(DBT_PROJECT_DIR) / "target" / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing: run `make dbt-parse` (the setup scripts do) so the "
+                                "transform DAG can render dbt models without running dbt at parse time")
+    conn_id = cfg.warehouse.connection_id
+    with DAG(
+        dag_id="transform",
+        description="dbt build of staging, FOCUS intermediate and marts; then budget threshold crossings",
+        schedule=schedule,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=[*TAGS, "transform", "dbt"],
+        default_args={"owner": "finops-data", "retries": 1, "retry_delay": timedelta(minutes=1)},
+        doc_md=f"""
+### transform
+Runs when any raw table is updated ({len(assets)} raw Assets). Steps: write budgets/clusters from the config file to
+`config.*`; `dbt build` through Cosmos (one task per model, tests after each); record newly crossed budget
+thresholds in `alerts.budget_threshold_crossings` (each crossing once).
+""",
+    ) as dag:
+
+        @task(task_id="sync_config")
+        def sync_config() -> dict:
+            from openfinops import pipeline
+            from openfinops.config import load_config
+
+            run_cfg = load_config(config_path)
+            with warehouse_connection(conn_id) as conn:
+                return pipeline.sync_config(run_cfg, conn)
+
+        dbt = DbtTaskGroup(
+            group_id="dbt",
+            project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=manifest,
+                                         install_dbt_deps=False),
+            profile_config=ProfileConfig(
+                profile_name="openfinops", target_name="airflow",
+                profile_mapping=PostgresUserPasswordProfileMapping(conn_id=conn_id,
+                                                                   profile_args={"schema": "public"})),
+            execution_config=ExecutionConfig(dbt_executable_path=dbt_executable(),
+                                             invocation_mode=InvocationMode.SUBPROCESS),
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
+                                       dbt_executable_path=dbt_executable(),
+                                       invocation_mode=InvocationMode.SUBPROCESS),
+            operator_args={"install_deps": False},
+        )
+
+        @task(task_id="record_budget_alerts")
+        def record_budget_alerts(run_id=None) -> int:
+            from openfinops import pipeline
+
+            with warehouse_connection(conn_id) as conn:
+                new = pipeline.record_budget_alerts(conn, detected_by=run_id)
+            for row in new:
+                print(f"budget {row[0]} period {row[1]}: crossed {row[2]}% ({row[3]}), utilisation {row[4]}%")
+            print(f"{len(new)} new budget threshold crossing(s)")
+            return len(new)
+
+        sync_config() >> dbt >> record_budget_alerts()
+    return dag

@@ -1,0 +1,109 @@
+"""The project CLI (``bin/openfinops``): run any step without Airflow.
+
+    openfinops sources
+    openfinops collect SOURCE_ID --start YYYY-MM-DD --end YYYY-MM-DD
+    openfinops sync-config
+    openfinops transform [dbt args...]
+    openfinops alerts
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from datetime import date
+
+from collectors.base import Window
+from openfinops import pipeline
+from openfinops.config import ConfigError, load_config
+from openfinops.loader import LoadError
+from openfinops.warehouse import DBT_PROJECT_DIR, connect, dbt_env, dbt_executable
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    print(f"{'id':<22} {'type':<10} {'schedule':<10} {'start_date':<11} description")
+    for s in cfg.sources:
+        print(f"{s.id:<22} {s.type:<10} {s.schedule:<10} {s.start_date.isoformat():<11} {s.description}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    window = Window.from_dates(args.start, args.end)
+    with connect() as conn:
+        result = pipeline.collect(cfg, args.source_id, window, conn)
+    print(result.summary())
+    return 0
+
+
+def cmd_sync_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    with connect() as conn:
+        counts = pipeline.sync_config(cfg, conn)
+    print(f"config tables replaced: {counts}")
+    return 0
+
+
+def run_dbt(dbt_args: list[str]) -> int:
+    env = {**os.environ, **dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    cmd = [dbt_executable(), *dbt_args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    return subprocess.call(cmd, env=env, cwd=DBT_PROJECT_DIR)
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    with connect() as conn:
+        pipeline.sync_config(cfg, conn)
+    return run_dbt(["build", *args.dbt_args])
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    with connect() as conn:
+        new = pipeline.record_budget_alerts(conn, detected_by="cli")
+    for row in new:
+        print(f"budget {row[0]} period {row[1]}: crossed {row[2]}% ({row[3]}), utilisation {row[4]}%")
+    print(f"{len(new)} new budget threshold crossing(s) recorded in alerts.budget_threshold_crossings")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openfinops", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="config file (default: $OPENFINOPS_CONFIG or config/openfinops.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("sources", help="list the configured sources").set_defaults(func=cmd_sources)
+    p = sub.add_parser("collect", help="collect one source for [start, end) and load it into raw")
+    p.add_argument("source_id")
+    p.add_argument("--start", type=_date, required=True, help="first day (inclusive), YYYY-MM-DD")
+    p.add_argument("--end", type=_date, required=True, help="last day (exclusive), YYYY-MM-DD")
+    p.set_defaults(func=cmd_collect)
+    sub.add_parser("sync-config", help="write budgets and clusters to the config.* tables").set_defaults(
+        func=cmd_sync_config)
+    p = sub.add_parser("transform", help="sync config tables, then dbt build (extra args go to dbt)")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_transform)
+    sub.add_parser("alerts", help="record newly crossed budget thresholds").set_defaults(func=cmd_alerts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, LoadError, ValueError, KeyError, RuntimeError) as exc:
+        print(f"openfinops: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

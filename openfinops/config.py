@@ -1,0 +1,197 @@
+"""Load and validate ``config/openfinops.yaml``.
+
+``${NAME}`` is replaced by the environment variable NAME (an error names the key when it is unset);
+``${NAME:-default}`` falls back to ``default``. Validation errors name the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "openfinops.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ID = r"^[a-z][a-z0-9_-]{0,62}$"
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or invalid; the message names the key and what was expected."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Model):
+    id: str = Field(pattern=_ID, description="Unique source id; the DAG is collect_<id>.")
+    type: str = Field(description="Collector type (see collectors/registry.py).")
+    description: str = ""
+    connection_id: str | None = Field(None, description="Airflow connection id holding the credentials.")
+    schedule: str = "@daily"
+    start_date: date = date(2026, 1, 1)
+    catchup: bool = False
+    lookback_days: int = Field(0, ge=0, le=62, description="Re-pull this many days before the window (restated).")
+    max_reject_ratio: float = Field(0.01, ge=0, le=1)
+    owner: str = "finops-data"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        from collectors.registry import COLLECTOR_TYPES
+
+        if value not in COLLECTOR_TYPES:
+            raise ValueError(f"expected one of {sorted(COLLECTOR_TYPES)}, got {value!r}")
+        return value
+
+
+class ClusterConfig(_Model):
+    cluster_id: str = Field(pattern=_ID)
+    provider: str
+    region: str
+    nodes: int = Field(gt=0)
+    gpus_per_node: int = Field(8, ge=0)
+    gpu_type: str | None = None
+
+
+class BudgetScope(_Model):
+    """Every listed dimension must match (AND); values within one dimension are alternatives (OR).
+    Tag matching is case-insensitive on key and value."""
+
+    providers: list[str] | None = None
+    billing_account_ids: list[str] | None = None
+    sub_account_ids: list[str] | None = None
+    services: list[str] | None = None
+    service_categories: list[str] | None = None
+    sources: list[str] | None = None
+    teams: list[str] | None = None
+    environments: list[str] | None = None
+
+
+class BudgetConfig(_Model):
+    id: str = Field(pattern=_ID)
+    name: str
+    amount: Decimal = Field(gt=0, description="Budget per period, in `currency`.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    period: Literal["monthly", "quarterly", "annual"] = "monthly"
+    start_month: int = Field(1, ge=1, le=12, description="First month of a quarterly/annual period (fiscal year).")
+    scope: BudgetScope = Field(default_factory=BudgetScope)
+    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    channels: list[str] = Field(default_factory=list)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: list[int]) -> list[int]:
+        if not value or any(t <= 0 or t > 1000 for t in value):
+            raise ValueError("expected a non-empty list of percentages between 1 and 1000")
+        return sorted(set(value))
+
+
+class AlertChannelConfig(_Model):
+    id: str = Field(pattern=_ID)
+    type: Literal["slack", "webhook", "email"]
+    url: str | None = None
+    to: list[str] | None = None
+    connection_id: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> AlertChannelConfig:
+        if self.type in ("slack", "webhook") and not (self.url or self.connection_id):
+            raise ValueError(f"a {self.type} channel needs `url` or `connection_id`")
+        if self.type == "email" and not self.to:
+            raise ValueError("an email channel needs `to` (a list of addresses)")
+        return self
+
+
+class WarehouseConfig(_Model):
+    connection_id: str = Field("openfinops_warehouse", description="Airflow connection id of the warehouse.")
+
+
+class OpenFinOpsConfig(_Model):
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    sources: list[SourceConfig]
+    clusters: list[ClusterConfig] = Field(default_factory=list)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    alert_channels: list[AlertChannelConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> OpenFinOpsConfig:
+        for kind, items, key in (("sources", self.sources, "id"), ("clusters", self.clusters, "cluster_id"),
+                                 ("budgets", self.budgets, "id"), ("alert_channels", self.alert_channels, "id")):
+            seen: set[str] = set()
+            for item in items:
+                value = getattr(item, key)
+                if value in seen:
+                    raise ValueError(f"{kind}: duplicate {key} {value!r}")
+                seen.add(value)
+        channels = {c.id for c in self.alert_channels}
+        for i, budget in enumerate(self.budgets):
+            missing = [c for c in budget.channels if c not in channels]
+            if missing:
+                raise ValueError(f"budgets[{i}].channels: unknown channel(s) {missing}; "
+                                 f"expected ids from alert_channels {sorted(channels)}")
+        return self
+
+    def source(self, source_id: str) -> SourceConfig:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise ConfigError(f"no source with id {source_id!r}; configured: {[s.id for s in self.sources]}")
+
+
+def _interpolate(node: Any, path: str, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def replace(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: environment variable {name} is not set (referenced as ${{{name}}}); "
+                              f"set it or write ${{{name}:-default}}")
+        return _ENV_REF.sub(replace, node)
+    return node
+
+
+def _format_location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> OpenFinOpsConfig:
+    """Read, interpolate and validate the config. Raises :class:`ConfigError` with the key path on any problem."""
+    path = Path(path or os.environ.get("OPENFINOPS_CONFIG") or DEFAULT_CONFIG)
+    env = dict(os.environ if env is None else env)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (set --config or OPENFINOPS_CONFIG)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return OpenFinOpsConfig.model_validate(_interpolate(raw, "", env))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+            problems.append(f"{_format_location(err['loc'])}: {msg}{got}")
+        raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,187 @@
+"""Stream collector records into ``raw.*`` with COPY, replacing exactly one (source, window) slice per dataset.
+
+One transaction per load: for every dataset, delete the source's rows whose time column lies in the window, then COPY
+the new rows (each carrying ``_source_id, _batch_id, _window_start, _window_end, _loaded_at``); rejects for the same
+slice are replaced in ``raw._rejects``. Re-running or back-filling a window therefore never duplicates cost.
+If the reject ratio passes the source's threshold the data is rolled back (the rejects are still kept) and the load
+fails, naming the source and the first rejected record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+from psycopg import Connection, sql
+
+from collectors.base import Collector, Dataset, Reject, Window
+
+META_COLUMNS = ("_source_id", "_batch_id", "_window_start", "_window_end", "_loaded_at")
+META_DDL = ("_source_id text NOT NULL", "_batch_id text NOT NULL", "_window_start timestamptz NOT NULL",
+            "_window_end timestamptz NOT NULL", "_loaded_at timestamptz NOT NULL")
+REJECTS_TABLE = "_rejects"
+
+
+class LoadError(RuntimeError):
+    """The load was refused (too many rejects); nothing of the window's data was changed."""
+
+
+@dataclass
+class DatasetResult:
+    dataset: str
+    table: str
+    rows: int = 0
+    rejects: int = 0
+    deleted: int = 0
+
+
+@dataclass
+class LoadResult:
+    source_id: str
+    batch_id: str
+    window: Window
+    datasets: list[DatasetResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.datasets)
+
+    @property
+    def rejects(self) -> int:
+        return sum(d.rejects for d in self.datasets)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"raw.{d.table}: {d.rows} rows ({d.deleted} replaced, {d.rejects} rejected)"
+                          for d in self.datasets)
+        return f"source {self.source_id} window {self.window} batch {self.batch_id}: {parts}"
+
+
+def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "raw") -> None:
+    """Create the raw schema, the dataset tables (if missing) and ``raw._rejects``. Idempotent."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        for ds in datasets:
+            cols = [sql.SQL("{} {}{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type),
+                                              sql.SQL("" if c.nullable else " NOT NULL")) for c in ds.columns]
+            cols += [sql.SQL(d) for d in META_DDL]
+            cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
+                sql.Identifier(schema), sql.Identifier(ds.table), sql.SQL(", ").join(cols)))
+            cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (_source_id, {})").format(
+                sql.Identifier(f"{ds.table}_slice_idx"), sql.Identifier(schema), sql.Identifier(ds.table),
+                sql.Identifier(ds.time_column)))
+        cur.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.{} (dataset text NOT NULL, record_ref text NOT NULL, field text, "
+            "reason text NOT NULL, raw_text text, " + ", ".join(META_DDL) + ")").format(
+            sql.Identifier(schema), sql.Identifier(REJECTS_TABLE)))
+
+
+class Loader:
+    """Loads one collector's window. ``conn`` is a psycopg 3 connection (e.g. ``PostgresHook(...).get_conn()``)."""
+
+    def __init__(self, conn: Connection, schema: str = "raw", max_reject_ratio: float = 0.01) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.max_reject_ratio = max_reject_ratio
+
+    def load(self, collector: Collector, window: Window, batch_id: str | None = None) -> LoadResult:
+        batch_id = batch_id or uuid.uuid4().hex
+        result = LoadResult(collector.source_id, batch_id, window)
+        datasets = collector.datasets()
+        ensure_tables(self.conn, datasets, self.schema)
+        self.conn.commit()
+        rejects: list[Reject] = []
+        try:
+            with self.conn.transaction():
+                for ds in datasets:
+                    meta = (collector.source_id, batch_id, window.start, window.end, datetime.now(UTC))
+                    result.datasets.append(self._replace_slice(ds, collector.collect(ds, window), window, meta,
+                                                               rejects))
+                self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
+                self._check_reject_ratio(collector.source_id, result, rejects)
+        except LoadError:
+            with self.conn.transaction():
+                self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
+            raise
+        return result
+
+    def _replace_slice(self, ds: Dataset, records: Iterable[tuple | Reject], window: Window, meta: tuple,
+                       rejects: list[Reject]) -> DatasetResult:
+        out = DatasetResult(ds.name, ds.table)
+        table = sql.Identifier(self.schema, ds.table)
+        with self.conn.cursor() as cur:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE _source_id = %s AND {} >= %s AND {} < %s").format(
+                table, sql.Identifier(ds.time_column), sql.Identifier(ds.time_column)),
+                (meta[0], window.start, window.end))
+            out.deleted = cur.rowcount
+            columns = sql.SQL(", ").join(sql.Identifier(c) for c in (*ds.column_names, *META_COLUMNS))
+            width, required = len(ds.columns), ds.required
+            in_window = _window_check(ds, window)
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns)) as copy:
+                write = copy.write_row
+                for n, record in enumerate(records):
+                    if isinstance(record, Reject):
+                        rejects.append(record)
+                        out.rejects += 1
+                        continue
+                    problem = _check_record(record, width, required, ds, in_window)
+                    if problem:
+                        rejects.append(Reject(ds.name, f"record #{n}", problem[0], problem[1], repr(record)))
+                        out.rejects += 1
+                        continue
+                    write(record + meta)
+                    out.rows += 1
+        return out
+
+    def _replace_rejects(self, source_id: str, window: Window, datasets: Sequence[Dataset], rejects: list[Reject],
+                         batch_id: str) -> None:
+        table = sql.Identifier(self.schema, REJECTS_TABLE)
+        now = datetime.now(UTC)
+        with self.conn.cursor() as cur:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE _source_id = %s AND dataset = ANY(%s) AND _window_start >= %s "
+                                "AND _window_end <= %s").format(table),
+                        (source_id, [d.name for d in datasets], window.start, window.end))
+            if rejects:
+                cur.executemany(sql.SQL("INSERT INTO {} (dataset, record_ref, field, reason, raw_text, "
+                                        + ", ".join(META_COLUMNS) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                                        ).format(table),
+                                [(r.dataset, r.record_ref, r.field, r.reason, r.raw_text, source_id, batch_id,
+                                  window.start, window.end, now) for r in rejects])
+
+    def _check_reject_ratio(self, source_id: str, result: LoadResult, rejects: list[Reject]) -> None:
+        total = result.rows + result.rejects
+        if total and result.rejects / total > self.max_reject_ratio:
+            first = rejects[0]
+            raise LoadError(
+                f"source {source_id}: {result.rejects} of {total} records rejected "
+                f"({result.rejects / total:.1%} > max_reject_ratio {self.max_reject_ratio:.1%}); window {result.window} "
+                f"not loaded. First: dataset {first.dataset}, record {first.record_ref}, field {first.field}: "
+                f"{first.reason}. All rejects are in {self.schema}.{REJECTS_TABLE}.")
+
+
+def _window_check(ds: Dataset, window: Window) -> Callable[[tuple], bool]:
+    """A record must lie in the window it is loaded for, else a re-load could not replace it."""
+    pos = ds.column_names.index(ds.time_column)
+    if ds.columns[pos].pg_type == "date":
+        def in_window(record: tuple) -> bool:
+            value = record[pos]
+            return isinstance(value, date) and window.start <= datetime.combine(value, time(), UTC) < window.end
+    else:
+        def in_window(record: tuple) -> bool:
+            value = record[pos]
+            return isinstance(value, datetime) and window.start <= value < window.end
+    return in_window
+
+
+def _check_record(record: tuple, width: int, required: tuple[int, ...], ds: Dataset,
+                  in_window: Callable[[tuple], bool]) -> tuple[str, str] | None:
+    """Cheap structural checks; typed parsing is the collector's job. Returns (field, reason) or None."""
+    if len(record) != width:
+        return "(record)", f"expected {width} fields for {ds.name}, got {len(record)}"
+    for i in required:
+        if record[i] is None:
+            return ds.columns[i].name, "required field is missing (NULL)"
+    if not in_window(record):
+        return ds.time_column, f"value {record[ds.column_names.index(ds.time_column)]!r} is outside the window"
+    return None

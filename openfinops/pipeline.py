@@ -1,0 +1,104 @@
+"""Pipeline steps shared by the CLI and the Airflow tasks: build a collector from config, load a window,
+write config tables (budgets, clusters) for dbt, record budget-threshold crossings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import Connection
+
+from collectors.base import Collector, Window
+from collectors.registry import collector_class
+from openfinops.config import OpenFinOpsConfig, SourceConfig
+from openfinops.loader import Loader, LoadResult
+
+
+def build_collector(cfg: OpenFinOpsConfig, source: SourceConfig, clients: Mapping[str, Any] | None = None
+                    ) -> Collector:
+    context = {"clusters": [c.model_dump() for c in cfg.clusters]}
+    return collector_class(source.type)(source.id, source.options, clients=clients, context=context)
+
+
+def effective_window(source: SourceConfig, window: Window) -> Window:
+    """Widen the window by the source's look-back (restated bills are re-pulled and replaced)."""
+    if not source.lookback_days:
+        return window
+    from datetime import timedelta
+
+    return Window(window.start - timedelta(days=source.lookback_days), window.end)
+
+
+def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connection,
+            batch_id: str | None = None, clients: Mapping[str, Any] | None = None) -> LoadResult:
+    source = cfg.source(source_id)
+    collector = build_collector(cfg, source, clients)
+    loader = Loader(conn, max_reject_ratio=source.max_reject_ratio)
+    return loader.load(collector, effective_window(source, window), batch_id=batch_id)
+
+
+CONFIG_DDL = """
+CREATE SCHEMA IF NOT EXISTS config;
+CREATE TABLE IF NOT EXISTS config.budgets (
+    budget_id text PRIMARY KEY, budget_name text NOT NULL, amount numeric NOT NULL, currency text NOT NULL,
+    period text NOT NULL, start_month int NOT NULL, thresholds int[] NOT NULL,
+    scope_providers text[], scope_billing_account_ids text[], scope_sub_account_ids text[], scope_services text[],
+    scope_service_categories text[], scope_sources text[], scope_teams text[], scope_environments text[],
+    channels text[] NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS config.clusters (
+    cluster_id text PRIMARY KEY, provider text NOT NULL, region text NOT NULL, nodes int NOT NULL,
+    gpus_per_node int NOT NULL, gpu_type text
+);
+"""
+
+
+def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
+    """Replace ``config.budgets`` and ``config.clusters`` with the config file's entries (one transaction)."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(CONFIG_DDL)
+        cur.execute("DELETE FROM config.budgets")
+        cur.executemany(
+            "INSERT INTO config.budgets VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(b.id, b.name, b.amount, b.currency, b.period, b.start_month, b.thresholds, b.scope.providers,
+              b.scope.billing_account_ids, b.scope.sub_account_ids, b.scope.services, b.scope.service_categories,
+              b.scope.sources, b.scope.teams, b.scope.environments, b.channels) for b in cfg.budgets])
+        cur.execute("DELETE FROM config.clusters")
+        cur.executemany("INSERT INTO config.clusters VALUES (%s, %s, %s, %s, %s, %s)",
+                        [(c.cluster_id, c.provider, c.region, c.nodes, c.gpus_per_node, c.gpu_type)
+                         for c in cfg.clusters])
+    return {"budgets": len(cfg.budgets), "clusters": len(cfg.clusters)}
+
+
+ALERTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS alerts;
+CREATE TABLE IF NOT EXISTS alerts.budget_threshold_crossings (
+    budget_id text NOT NULL, period_start date NOT NULL, threshold_pct int NOT NULL, kind text NOT NULL,
+    period_end date NOT NULL, budget_amount numeric NOT NULL, actual_cost numeric NOT NULL,
+    utilisation_pct numeric NOT NULL, billing_currency text NOT NULL, detected_at timestamptz NOT NULL,
+    detected_by text, delivered_at timestamptz,
+    PRIMARY KEY (budget_id, period_start, threshold_pct, kind)
+);
+"""
+
+
+def record_budget_alerts(conn: Connection, detected_by: str | None = None) -> list[tuple]:
+    """Insert each newly crossed (budget, period, threshold) from ``marts.fct_budget_status`` once; returns the new
+    crossings. A crossing already recorded is never recorded again, whatever the number of re-runs or back-fills.
+    Delivery (Slack, webhook, e-mail) reads ``delivered_at IS NULL`` rows in a later step."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(ALERTS_DDL)
+        cur.execute("""
+            INSERT INTO alerts.budget_threshold_crossings
+                (budget_id, period_start, threshold_pct, kind, period_end, budget_amount, actual_cost,
+                 utilisation_pct, billing_currency, detected_at, detected_by)
+            SELECT s.budget_id, s.period_start, t.threshold_pct, 'actual', s.period_end, s.budget_amount,
+                   s.actual_cost, s.utilisation_pct, s.billing_currency, %s, %s
+            FROM marts.fct_budget_status AS s
+            CROSS JOIN LATERAL unnest(s.thresholds) AS t (threshold_pct)
+            WHERE s.utilisation_pct >= t.threshold_pct
+            ON CONFLICT DO NOTHING
+            RETURNING budget_id, period_start, threshold_pct, kind, utilisation_pct
+        """, (datetime.now(UTC), detected_by))
+        return cur.fetchall()

@@ -1,0 +1,32 @@
+# Airflow settings for the embedded runtime. Source after scripts/lib.sh and the pg env.
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$OPENFINOPS_STATE_DIR/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$OPENFINOPS_ROOT/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM=4
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-$OPENFINOPS_AIRFLOW_DB_URL}"
+export AIRFLOW__API__HOST=127.0.0.1
+export AIRFLOW__API__PORT="${OPENFINOPS_AIRFLOW_PORT:-8080}"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW__API__PORT}/execution/"
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+export AIRFLOW__COSMOS__CACHE_DIR="$OPENFINOPS_STATE_DIR/cosmos-cache"
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+# The warehouse as an Airflow connection (credentials from the environment only, never in git or the metadata DB).
+export AIRFLOW_CONN_OPENFINOPS_WAREHOUSE="$OPENFINOPS_WAREHOUSE_URL"
+# Fixed logins with generated passwords (see $OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json).
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json"
+if [ ! -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
+  mkdir -p "$OPENFINOPS_CREDENTIALS_DIR"
+  (umask 077; python3 -c 'import json,secrets; print(json.dumps({"admin": secrets.token_urlsafe(16), "viewer": secrets.token_urlsafe(16)}))' \
+    > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+fi
+if [ ! -f "$OPENFINOPS_CREDENTIALS_DIR/airflow.env" ]; then
+  (umask 077; printf 'AIRFLOW__API_AUTH__JWT_SECRET=%s\nAIRFLOW__API__SECRET_KEY=%s\nAIRFLOW__CORE__FERNET_KEY=%s\n' \
+    "$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" \
+    "$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" \
+    "$(python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" \
+    > "$OPENFINOPS_CREDENTIALS_DIR/airflow.env")
+fi
+set -a; . "$OPENFINOPS_CREDENTIALS_DIR/airflow.env"; set +a
+AIRFLOW_BIN="$OPENFINOPS_VENV_DIR/airflow/bin/airflow"

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Embedded PostgreSQL for the demo, the CLI and the tests.
+#   scripts/pg.sh start   -> initdb (first time), start on 127.0.0.1:$OPENFINOPS_PG_PORT, create roles + databases
+#   scripts/pg.sh stop
+#   scripts/pg.sh env     -> prints `export ...` lines (warehouse/airflow/superset URLs) for `eval`
+# With OPENFINOPS_WAREHOUSE_URL set, nothing is started: every part uses that PostgreSQL instead.
+# As root, the server runs as a dedicated system user (postgres refuses to run as root).
+. "$(dirname "$0")/lib.sh"
+
+PG_DIR="$OPENFINOPS_STATE_DIR/pg"
+PG_RUN_USER="${OPENFINOPS_PG_SYSTEM_USER:-openfinops-pg}"
+PW_FILE="$OPENFINOPS_CREDENTIALS_DIR/postgres.env"
+
+find_bindir() {
+  local d
+  for d in "${OPENFINOPS_PG_BINDIR:-}" /usr/lib/postgresql/17/bin /usr/lib/postgresql/16/bin /usr/lib/postgresql/15/bin; do
+    [ -n "$d" ] && [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
+  return 1
+}
+
+install_server() {
+  log "PostgreSQL server binaries not found: installing the Debian 'postgresql' package"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "PostgreSQL server binaries are missing and this user cannot install them; install 'postgresql' or set OPENFINOPS_WAREHOUSE_URL"
+    SUDO=sudo
+  else SUDO=""; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq postgresql >/dev/null
+  # Debian's package starts a cluster on 5432; ours is separate, so leave it alone.
+}
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_RUN_USER" -- "$@"; else "$@"; fi; }
+
+gen_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+
+ensure_credentials() {
+  mkdir -p "$OPENFINOPS_CREDENTIALS_DIR"; chmod 700 "$OPENFINOPS_CREDENTIALS_DIR"
+  if [ ! -f "$PW_FILE" ]; then
+    umask 077
+    cat > "$PW_FILE" <<CRED
+OPENFINOPS_PG_SUPERUSER_PASSWORD=$(gen_secret)
+OPENFINOPS_PG_WAREHOUSE_PASSWORD=$(gen_secret)
+OPENFINOPS_PG_AIRFLOW_PASSWORD=$(gen_secret)
+OPENFINOPS_PG_SUPERSET_PASSWORD=$(gen_secret)
+OPENFINOPS_PG_READER_PASSWORD=$(gen_secret)
+CRED
+  fi
+  # shellcheck disable=SC1090
+  . "$PW_FILE"
+}
+
+pg_env() {
+  ensure_credentials
+  local h="127.0.0.1:$OPENFINOPS_PG_PORT"
+  echo "export OPENFINOPS_EMBEDDED_PG=1"
+  echo "export OPENFINOPS_PG_HOST=127.0.0.1 OPENFINOPS_PG_PORT=$OPENFINOPS_PG_PORT"
+  echo "export OPENFINOPS_WAREHOUSE_URL='postgresql://openfinops:$OPENFINOPS_PG_WAREHOUSE_PASSWORD@$h/openfinops'"
+  echo "export OPENFINOPS_AIRFLOW_DB_URL='postgresql+psycopg://airflow:$OPENFINOPS_PG_AIRFLOW_PASSWORD@$h/airflow'"
+  echo "export OPENFINOPS_SUPERSET_DB_URL='postgresql+psycopg2://superset:$OPENFINOPS_PG_SUPERSET_PASSWORD@$h/superset'"
+  echo "export OPENFINOPS_PG_ADMIN_URL='postgresql://postgres:$OPENFINOPS_PG_SUPERUSER_PASSWORD@$h/postgres'"
+}
+
+is_running() { [ -f "$PG_DIR/data/postmaster.pid" ] && as_pg "$BINDIR/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
+
+psql_admin() { PGPASSWORD="$OPENFINOPS_PG_SUPERUSER_PASSWORD" "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$OPENFINOPS_PG_PORT" -U postgres "$@"; }
+
+ensure_role_db() { # role password database
+  psql_admin -d postgres <<SQL
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', '$1', '$2') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$1')\gexec
+ALTER ROLE "$1" PASSWORD '$2';
+SELECT format('CREATE DATABASE %I OWNER %I', '$3', '$1') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$3')\gexec
+SQL
+}
+
+start() {
+  ensure_credentials
+  BINDIR=$(find_bindir) || { install_server; BINDIR=$(find_bindir) || die "PostgreSQL server binaries still missing after install"; }
+  mkdir -p "$PG_DIR/run"
+  if [ "$(id -u)" -eq 0 ]; then
+    id "$PG_RUN_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_RUN_USER"
+    # The server user must reach the data dir: fall back to /var/lib when a parent folder blocks it.
+    if ! runuser -u "$PG_RUN_USER" -- test -x "$OPENFINOPS_STATE_DIR"; then
+      local alt="/var/lib/openfinops-pg/$(echo -n "$OPENFINOPS_ROOT" | sha256sum | cut -c1-12)"
+      mkdir -p "$alt"; [ -L "$PG_DIR" ] || { rm -rf "$PG_DIR"; ln -s "$alt" "$PG_DIR"; }
+      mkdir -p "$PG_DIR/run"
+    fi
+    chown -R "$PG_RUN_USER" "$PG_DIR/" "$PG_DIR/run"
+    chown "$PG_RUN_USER" "$PG_DIR"
+  fi
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    log "initdb in $PG_DIR/data"
+    local pwtmp="$PG_DIR/run/.pw"
+    (umask 077; echo "$OPENFINOPS_PG_SUPERUSER_PASSWORD" > "$pwtmp")
+    [ "$(id -u)" -eq 0 ] && chown "$PG_RUN_USER" "$pwtmp"
+    as_pg "$BINDIR/initdb" -D "$PG_DIR/data" -U postgres --pwfile="$pwtmp" --auth-local=scram-sha-256 \
+      --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$pwtmp"
+    cat >> "$PG_DIR/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_DIR/run'
+max_connections = 200
+shared_buffers = 512MB
+max_wal_size = 4GB
+synchronous_commit = off
+CONF
+  fi
+  if ! is_running; then
+    log "starting PostgreSQL on 127.0.0.1:$OPENFINOPS_PG_PORT"
+    as_pg "$BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -o "-p $OPENFINOPS_PG_PORT" -w -t 60 start >/dev/null \
+      || { tail -n 20 "$PG_DIR/postgres.log" >&2; die "PostgreSQL did not start (log: $PG_DIR/postgres.log)"; }
+  fi
+  ensure_role_db openfinops "$OPENFINOPS_PG_WAREHOUSE_PASSWORD" openfinops
+  ensure_role_db airflow "$OPENFINOPS_PG_AIRFLOW_PASSWORD" airflow
+  ensure_role_db superset "$OPENFINOPS_PG_SUPERSET_PASSWORD" superset
+  psql_admin -d postgres -c "ALTER ROLE openfinops CREATEDB" >/dev/null
+}
+
+stop() {
+  BINDIR=$(find_bindir) || return 0
+  if is_running; then log "stopping PostgreSQL"; as_pg "$BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null; fi
+}
+
+case "${1:-}" in
+  start) if [ -n "${OPENFINOPS_WAREHOUSE_URL:-}" ] && [ -z "${OPENFINOPS_EMBEDDED_PG:-}" ]; then log "OPENFINOPS_WAREHOUSE_URL is set: using that PostgreSQL"; else start; fi ;;
+  stop) stop ;;
+  env) pg_env ;;
+  *) die "usage: pg.sh start|stop|env" ;;
+esac
