@@ -253,6 +253,10 @@ def _stable_int(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
+def _slug(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 def _micro(value: int) -> Decimal:
     return Decimal(value).scaleb(-6)
 
@@ -265,7 +269,7 @@ def _build_catalogue(provider: ProviderSpec, seed: int, scale: float) -> list[Co
         for service in provider.services:
             for region in provider.regions:
                 for n in range(per_combo):
-                    rid = f"{provider.key}-{sub[1]}-{region[0]}-{service[0][:12].lower().replace(' ', '')}-{n:05d}"
+                    rid = f"{provider.key}-{sub[1]}-{region[0]}-{_slug(service[0])}-{n:05d}"
                     team = rng.choice(TEAMS)
                     untagged = rng.random() < 0.12
                     if untagged:

@@ -12,6 +12,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 
+from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
 from openfinops.warehouse import DBT_PROJECT_DIR, dbt_executable
 
@@ -24,8 +25,7 @@ def raw_asset(table: str) -> Asset:
 
 
 def source_assets(cfg: OpenFinOpsConfig, source: SourceConfig) -> list[Asset]:
-    from openfinops.pipeline import build_collector  # collectors are imported lazily by type
-
+    """Building a collector only reads its options (no client, no network): its datasets name the raw tables."""
     return [raw_asset(ds.table) for ds in build_collector(cfg, source).datasets()]
 
 
@@ -155,7 +155,6 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
             render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                        dbt_executable_path=dbt_executable(),
                                        invocation_mode=InvocationMode.SUBPROCESS),
-            operator_args={"install_deps": False},
         )
 
         @task(task_id="record_budget_alerts")

@@ -5,6 +5,7 @@
     openfinops sync-config
     openfinops transform [dbt args...]
     openfinops alerts
+    openfinops dbt ARGS...
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def cmd_transform(args: argparse.Namespace) -> int:
     return run_dbt(["build", *args.dbt_args])
 
 
+def cmd_dbt(args: argparse.Namespace) -> int:
+    return run_dbt(args.dbt_args)
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     with connect() as conn:
         new = pipeline.record_budget_alerts(conn, detected_by="cli")
@@ -93,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_transform)
     sub.add_parser("alerts", help="record newly crossed budget thresholds").set_defaults(func=cmd_alerts)
+    p = sub.add_parser("dbt", help="run any dbt command against the warehouse (e.g. `dbt parse`, `dbt docs generate`)")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_dbt)
     return parser
 
 

@@ -9,16 +9,10 @@ from typing import Any
 
 from psycopg import Connection
 
-from collectors.base import Collector, Window
-from collectors.registry import collector_class
+from collectors.base import Window
+from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
 from openfinops.loader import Loader, LoadResult
-
-
-def build_collector(cfg: OpenFinOpsConfig, source: SourceConfig, clients: Mapping[str, Any] | None = None
-                    ) -> Collector:
-    context = {"clusters": [c.model_dump() for c in cfg.clusters]}
-    return collector_class(source.type)(source.id, source.options, clients=clients, context=context)
 
 
 def effective_window(source: SourceConfig, window: Window) -> Window:

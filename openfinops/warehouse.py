@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = ROOT / "dbt_project"
 
@@ -22,7 +20,10 @@ def warehouse_url() -> str:
     return url
 
 
-def connect(url: str | None = None) -> psycopg.Connection:
+def connect(url: str | None = None):
+    """A psycopg 3 connection (imported here so that DAG parsing never loads a database driver)."""
+    import psycopg
+
     return psycopg.connect(url or warehouse_url())
 
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make demo`: set up everything and run the whole pipeline on the embedded default (no credentials needed).
+# Safe to run again: windows are replaced, never appended; totals stay the same on the same day.
+. "$(dirname "$0")/lib.sh"
+DAYS="${OPENFINOPS_DEMO_DAYS:-90}"
+step() { log "[$1/8] $2"; }
+
+step 1 "locked virtual environments (Airflow+collectors, dbt, Superset)"
+bash "$OPENFINOPS_ROOT/scripts/setup_venvs.sh" all
+step 2 "embedded PostgreSQL (warehouse, Airflow and Superset metadata databases)"
+bash "$OPENFINOPS_ROOT/scripts/pg.sh" start
+eval "$(bash "$OPENFINOPS_ROOT/scripts/pg.sh" env)"
+step 3 "dbt parse (manifest for the transform DAG)"
+"$AIRFLOW_PY" -m openfinops.cli dbt parse --quiet
+step 4 "Airflow metadata (db migrate, DAG serialisation)"
+bash "$OPENFINOPS_ROOT/scripts/airflow.sh" init
+step 5 "Superset metadata (db upgrade, admin, init)"
+bash "$OPENFINOPS_ROOT/scripts/superset.sh" init
+step 6 "start Airflow (scheduler, dag-processor, triggerer, API server)"
+bash "$OPENFINOPS_ROOT/scripts/airflow.sh" start
+step 7 "load $DAYS days through the collect DAGs, then the Asset-triggered transform (dbt) and budget alerts"
+(. "$OPENFINOPS_ROOT/scripts/airflow_env.sh"
+ "$AIRFLOW_PY" "$OPENFINOPS_ROOT/scripts/demo_run.py" --days "$DAYS" \
+   --password-file "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+step 8 "start Superset and deploy the Overview dashboard"
+bash "$OPENFINOPS_ROOT/scripts/superset.sh" start
+bash "$OPENFINOPS_ROOT/scripts/superset.sh" deploy
+
+totals=$(psql "$OPENFINOPS_WAREHOUSE_URL" -X -A -t -F ' ' -c "
+  SELECT provider_name, to_char(sum(billed_cost), 'FM999G999G990D00'), billing_currency
+  FROM marts.fct_cost_daily GROUP BY provider_name, billing_currency ORDER BY 1" 2>/dev/null || true)
+cat <<MSG
+
+OpenFinOps demo is running.
+  Airflow   http://127.0.0.1:${OPENFINOPS_AIRFLOW_PORT:-8080}   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json
+  Superset  http://127.0.0.1:${OPENFINOPS_SUPERSET_PORT:-8088}/superset/dashboard/overview/   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/superset.env
+  Warehouse $(echo "$OPENFINOPS_WAREHOUSE_URL" | sed -E 's#//([^:]+):[^@]+@#//\1:***@#')   (password in $OPENFINOPS_CREDENTIALS_DIR/postgres.env)
+  CLI       bin/openfinops sources | collect SOURCE --start D --end D | transform
+Billed cost in marts.fct_cost_daily (last $DAYS days):
+$(echo "$totals" | sed 's/^/  /')
+Stop everything: make stop
+MSG

@@ -1,0 +1,119 @@
+"""Shared fixtures: real PostgreSQL (the embedded cluster, or OPENFINOPS_PG_ADMIN_URL), throw-away databases, and a
+warehouse built end to end (demo data loaded by the real loader, ``dbt build`` by the real dbt).
+
+Airflow is pointed at a temporary home with a SQLite metadata DB before anything imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+# --- Airflow: temporary home + SQLite metadata, set before any airflow import --------------------------------------
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="openfinops-test-airflow-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "AIRFLOW__COSMOS__CACHE_DIR": str(_AIRFLOW_HOME / "cosmos"),
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "SCARF_ANALYTICS": "false",
+    "OPENFINOPS_DBT_BIN": str(ROOT / ".venv" / "dbt" / "bin" / "dbt"),
+})
+
+DEMO_START = date(2026, 9, 28)  # 35 days across two month boundaries (Savings Plan purchases on Oct 1 and Nov 1)
+DEMO_END = date(2026, 11, 2)
+
+
+def admin_url() -> str:
+    url = os.environ.get("OPENFINOPS_PG_ADMIN_URL")
+    if not url:
+        pytest.fail("OPENFINOPS_PG_ADMIN_URL is not set: run the suite with `make test` (it starts PostgreSQL)")
+    return url
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def create_database(prefix: str) -> str:
+    """A fresh database owned by the warehouse role; returns its URL (warehouse credentials)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    warehouse = os.environ["OPENFINOPS_WAREHOUSE_URL"]
+    owner = urlsplit(warehouse).username
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+    return with_database(warehouse, name)
+
+
+def drop_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    url = create_database("ofo_test")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    from openfinops.config import load_config
+
+    return load_config(ROOT / "config" / "openfinops.yaml")
+
+
+def run_cli(*args: str, url: str, check: bool = True, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENFINOPS_WAREHOUSE_URL": url, "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    proc = subprocess.run([sys.executable, "-m", "openfinops.cli", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        pytest.fail(f"openfinops {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                    f"{proc.stderr[-4000:]}")
+    return proc
+
+
+@dataclass
+class BuiltWarehouse:
+    url: str
+    start: date
+    end: date
+    dbt_output: str
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(cfg) -> Iterator[BuiltWarehouse]:
+    """35 days of demo data for every configured source, loaded through the CLI (real loader), then
+    ``openfinops transform`` (config tables + real ``dbt build``, tests included)."""
+    url = create_database("ofo_built")
+    for source in cfg.sources:
+        run_cli("collect", source.id, "--start", DEMO_START.isoformat(), "--end", DEMO_END.isoformat(), url=url)
+    proc = run_cli("transform", url=url, check=False)
+    if proc.returncode != 0:
+        drop_database(url)
+        pytest.fail(f"dbt build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+    yield BuiltWarehouse(url=url, start=DEMO_START, end=DEMO_END, dbt_output=proc.stdout)
+    drop_database(url)
