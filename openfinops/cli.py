@@ -95,17 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sync-config", help="write budgets and clusters to the config.* tables").set_defaults(
         func=cmd_sync_config)
     p = sub.add_parser("transform", help="sync config tables, then dbt build (extra args go to dbt)")
-    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_transform)
+    p.set_defaults(func=cmd_transform, dbt_args=[])
     sub.add_parser("alerts", help="record newly crossed budget thresholds").set_defaults(func=cmd_alerts)
     p = sub.add_parser("dbt", help="run any dbt command against the warehouse (e.g. `dbt parse`, `dbt docs generate`)")
-    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_dbt)
+    p.set_defaults(func=cmd_dbt, dbt_args=[])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # dbt options (e.g. --select) pass through `transform` and `dbt`; anything else is an error
+        if args.command not in ("transform", "dbt"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.dbt_args = [*args.dbt_args, *extra]
     try:
         return args.func(args)
     except (ConfigError, LoadError, ValueError, KeyError, RuntimeError) as exc:

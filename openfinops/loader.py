@@ -9,12 +9,16 @@ fails, naming the source and the first rejected record.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from psycopg import Connection, sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.postgres import types as builtin_types
 
 from collectors.base import Collector, Dataset, Reject, Window
 
@@ -23,6 +27,18 @@ META_DDL = ("_source_id text NOT NULL", "_batch_id text NOT NULL", "_window_star
             "_window_end timestamptz NOT NULL", "_loaded_at timestamptz NOT NULL")
 META_TYPES = ("text", "text", "timestamptz", "timestamptz", "timestamptz")
 REJECTS_TABLE = "_rejects"
+
+
+class JsonbBinaryDumper(Dumper):
+    """jsonb in binary COPY: version byte 1 + the JSON text. A ``str`` is taken as JSON text as delivered by the
+    source (psycopg's own jsonb dumper would encode it again as a JSON string); other values are serialised."""
+
+    format = Format.BINARY
+    oid = builtin_types["jsonb"].oid
+
+    def dump(self, obj) -> bytes:
+        text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
+        return b"\x01" + text.encode()
 
 
 class LoadError(RuntimeError):
@@ -120,6 +136,7 @@ class Loader:
             width, required = len(ds.columns), ds.required
             in_window = _window_check(ds, window)
             # Binary COPY: about 1.5x faster to encode than text for these rows (Decimal, timestamptz).
+            cur.adapters.register_dumper(None, JsonbBinaryDumper)
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, columns)) as copy:
                 copy.set_types([c.pg_type for c in ds.columns] + list(META_TYPES))
                 write = copy.write_row

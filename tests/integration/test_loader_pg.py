@@ -50,7 +50,11 @@ def test_reload_replaces_window_and_backfill_is_idempotent(empty_db):
         meta = conn.execute("""SELECT count(*) FILTER (WHERE _batch_id IS NULL OR _loaded_at IS NULL),
                                       min(_window_start), max(_window_end)
                                FROM raw.demo_cost_line_items WHERE _source_id = 'demo-aws'""").fetchone()
+        # JSON text from a source lands as a jsonb object (not a JSON string scalar), queryable by key.
+        shapes = dict(conn.execute("""SELECT jsonb_typeof(tags), count(*) FROM raw.demo_cost_line_items
+                                      WHERE tags IS NOT NULL GROUP BY 1""").fetchall())
     assert meta == (0, datetime(2026, 10, 28, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
+    assert set(shapes) == {"object"} and shapes["object"] > 100
 
 
 class BadRecords(Collector):
