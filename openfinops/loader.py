@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, time
 
 from psycopg import Connection, sql
 from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from psycopg.postgres import types as builtin_types
+from psycopg.pq import Format
 
 from collectors.base import Collector, Dataset, Reject, Window
 
