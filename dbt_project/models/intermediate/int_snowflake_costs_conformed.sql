@@ -1,0 +1,76 @@
+-- Snowflake daily metering conformed to the FOCUS cost columns.
+-- Grain: one row per account, service type and day (source_id x account_name x service_type x usage_date).
+-- Cost = credits_billed x credit_price: credits_billed already applies the 10 % cloud-services rule, and the
+-- price is the contract's, so billed = effective = list = contracted.
+with
+
+metering as (
+    select * from {{ ref('stg_demo__snowflake_metering_daily') }}
+),
+
+service_mapping as (
+    select * from {{ ref('focus_service_mapping') }}
+    where source_system = 'snowflake'
+),
+
+conformed as (
+    select
+        metering.metering_day_key as cost_line_key,
+        metering.source_id,
+
+        cast(metering.usage_date as timestamp) at time zone 'UTC' as charge_period_start,
+        cast(metering.usage_date + 1 as timestamp) at time zone 'UTC' as charge_period_end,
+        date_trunc('month', cast(metering.usage_date as timestamp)) at time zone 'UTC' as billing_period_start,
+        (date_trunc('month', cast(metering.usage_date as timestamp)) + interval '1 month') at time zone 'UTC'
+            as billing_period_end,
+
+        cast('Snowflake' as text) as provider_name,
+        cast('Snowflake' as text) as publisher_name,
+        cast('Snowflake' as text) as invoice_issuer_name,
+        coalesce(metering.organization_name, metering.account_name) as billing_account_id,
+        coalesce(metering.organization_name, metering.account_name) as billing_account_name,
+        metering.account_name as sub_account_id,
+        metering.account_name as sub_account_name,
+
+        coalesce(
+            service_mapping.service_name,
+            'Snowflake ' || initcap(replace(metering.service_type, '_', ' '))
+        ) as service_name,
+        coalesce(service_mapping.service_category, 'Other') as service_category,
+        metering.region as region_id,
+        metering.region as region_name,
+        metering.account_name as resource_id,
+        metering.account_name as resource_name,
+        metering.service_type as sku_id,
+
+        cast('Usage' as text) as charge_category,
+        cast(null as text) as charge_class,
+        metering.service_type
+        || ' credits: compute ' || metering.credits_used_compute
+        || ', cloud services ' || metering.credits_used_cloud_services
+        || ', adjustment ' || metering.credits_adjustment_cloud_services as charge_description,
+        cast('Usage-Based' as text) as charge_frequency,
+        cast('Standard' as text) as pricing_category,
+
+        metering.credits_billed as pricing_quantity,
+        cast('Credits' as text) as pricing_unit,
+        metering.credit_price as list_unit_price,
+        metering.credit_price as contracted_unit_price,
+        metering.credits_billed * metering.credit_price as billed_cost,
+        metering.credits_billed * metering.credit_price as effective_cost,
+        metering.credits_billed * metering.credit_price as list_cost,
+        metering.credits_billed * metering.credit_price as contracted_cost,
+        metering.currency as billing_currency,
+
+        cast(null as text) as commitment_discount_id,
+        cast(null as text) as commitment_discount_type,
+        cast(null as text) as commitment_discount_category,
+        cast(null as text) as commitment_discount_status,
+        cast(null as jsonb) as tags
+
+    from metering
+    left join service_mapping
+        on upper(metering.service_type) = service_mapping.source_value
+)
+
+select * from conformed

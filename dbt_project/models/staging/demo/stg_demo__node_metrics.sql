@@ -1,0 +1,44 @@
+-- Node health and utilisation samples (hourly), latest load wins.
+-- Grain: cluster_id x node_id x sampled_at.
+with
+
+source as (
+    select * from {{ source('demo', 'demo_node_metrics') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by cluster_id, node_id, sampled_at
+            order by _loaded_at desc, _batch_id desc
+        ) as load_rank
+    from source
+),
+
+renamed as (
+    select
+        -- keys
+        {{ surrogate_key(['cluster_id', 'node_id', 'sampled_at']) }} as node_sample_key,
+        cast(cluster_id as text) as cluster_id,
+        cast(node_id as text) as node_id,
+        cast(sampled_at as timestamptz) as sampled_at,
+        cast(_source_id as text) as source_id,
+
+        -- health and utilisation (percent 0-100, GB)
+        cast(node_status as text) as node_status,
+        cast(cpu_utilization_pct as numeric) as cpu_utilization_pct,
+        cast(gpu_utilization_pct as numeric) as gpu_utilization_pct,
+        cast(memory_utilization_pct as numeric) as memory_utilization_pct,
+        cast(gpu_memory_used_gb as numeric) as gpu_memory_used_gb,
+        cast(gpu_count as integer) as gpu_count,
+
+        -- load metadata
+        cast(_batch_id as text) as batch_id,
+        cast(_loaded_at as timestamptz) as loaded_at
+
+    from ranked
+    where load_rank = 1
+)
+
+select * from renamed

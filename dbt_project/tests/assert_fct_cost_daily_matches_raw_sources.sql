@@ -1,0 +1,72 @@
+-- End-to-end money identity: billed and effective cost per provider and UTC day in fct_cost_daily equal the
+-- raw landing tables computed straight from source() (no staging, no intermediate logic):
+--   cloud FOCUS lines: sum(billed_cost) / sum(effective_cost)
+--   Databricks: sum(usage_quantity x list_price)
+--   Snowflake: sum(credits_billed x credit_price)
+-- Fails with every (provider, day) that differs by more than a micro-unit (rows are returned).
+with
+
+raw_costs as (
+    select
+        provider_name,
+        cast(charge_period_start at time zone 'UTC' as date) as charge_date,
+        billed_cost,
+        effective_cost
+    from {{ source('demo', 'demo_cost_line_items') }}
+
+    union all
+
+    select
+        'Databricks' as provider_name,
+        cast(usage_start_time at time zone 'UTC' as date) as charge_date,
+        usage_quantity * list_price as billed_cost,
+        usage_quantity * list_price as effective_cost
+    from {{ source('demo', 'demo_databricks_usage') }}
+
+    union all
+
+    select
+        'Snowflake' as provider_name,
+        usage_date as charge_date,
+        credits_billed * credit_price as billed_cost,
+        credits_billed * credit_price as effective_cost
+    from {{ source('demo', 'demo_snowflake_metering_daily') }}
+),
+
+raw_daily as (
+    select
+        provider_name,
+        charge_date,
+        sum(billed_cost) as billed_cost,
+        sum(effective_cost) as effective_cost
+    from raw_costs
+    group by provider_name, charge_date
+),
+
+mart_daily as (
+    select
+        provider_name,
+        charge_date,
+        sum(billed_cost) as billed_cost,
+        sum(effective_cost) as effective_cost
+    from {{ ref('fct_cost_daily') }}
+    group by provider_name, charge_date
+)
+
+select
+    coalesce(raw_daily.provider_name, mart_daily.provider_name) as provider_name,
+    coalesce(raw_daily.charge_date, mart_daily.charge_date) as charge_date,
+    raw_daily.billed_cost as raw_billed_cost,
+    mart_daily.billed_cost as mart_billed_cost,
+    raw_daily.effective_cost as raw_effective_cost,
+    mart_daily.effective_cost as mart_effective_cost
+from raw_daily
+full outer join mart_daily
+    on
+        raw_daily.provider_name = mart_daily.provider_name
+        and raw_daily.charge_date = mart_daily.charge_date
+where
+    raw_daily.provider_name is null
+    or mart_daily.provider_name is null
+    or abs(raw_daily.billed_cost - mart_daily.billed_cost) > 0.000001
+    or abs(raw_daily.effective_cost - mart_daily.effective_cost) > 0.000001
