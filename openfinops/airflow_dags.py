@@ -104,7 +104,7 @@ def resolve_window(params: dict, interval_start, interval_end) -> tuple[datetime
 
 def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -> DAG:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
     assets = sorted({a.name: a for s in cfg.sources for a in source_assets(cfg, s)}.items())
@@ -128,7 +128,7 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
         doc_md=f"""
 ### transform
 Runs when any raw table is updated ({len(assets)} raw Assets). Steps: write budgets/clusters from the config file to
-`config.*`; `dbt build` through Cosmos (one task per model, tests after each); record newly crossed budget
+`config.*`; `dbt build` through Cosmos (one `dbt build` task per model: run + its tests); record newly crossed budget
 thresholds in `alerts.budget_threshold_crossings` (each crossing once).
 """,
     ) as dag:
@@ -150,9 +150,13 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
                 profile_name="openfinops", target_name="airflow",
                 profile_mapping=PostgresUserPasswordProfileMapping(conn_id=conn_id,
                                                                    profile_args={"schema": "public"})),
+            # A model's task runs only the tests on that model alone (cautious); tests spanning several models
+            # (relationships, cross-model sums) get their own task after all their parents (detached).
             execution_config=ExecutionConfig(dbt_executable_path=dbt_executable(),
-                                             invocation_mode=InvocationMode.SUBPROCESS),
-            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
+                                             invocation_mode=InvocationMode.SUBPROCESS,
+                                             test_indirect_selection=TestIndirectSelection.CAUTIOUS),
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+                                       should_detach_multiple_parents_tests=True,
                                        dbt_executable_path=dbt_executable(),
                                        invocation_mode=InvocationMode.SUBPROCESS),
         )
