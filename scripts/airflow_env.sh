@@ -30,3 +30,4 @@ if [ ! -f "$OPENFINOPS_CREDENTIALS_DIR/airflow.env" ]; then
 fi
 set -a; . "$OPENFINOPS_CREDENTIALS_DIR/airflow.env"; set +a
 AIRFLOW_BIN="$OPENFINOPS_VENV_DIR/airflow/bin/airflow"
+export PATH="$OPENFINOPS_VENV_DIR/airflow/bin:$PATH"  # standalone spawns `airflow` sub-processes
