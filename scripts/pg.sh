@@ -3,7 +3,9 @@
 #   scripts/pg.sh start   -> initdb (first time), start on 127.0.0.1:$OPENFINOPS_PG_PORT, create roles + databases
 #   scripts/pg.sh stop
 #   scripts/pg.sh env     -> prints `export ...` lines (warehouse/airflow/superset URLs) for `eval`
-# With OPENFINOPS_WAREHOUSE_URL set, nothing is started: every part uses that PostgreSQL instead.
+# With OPENFINOPS_WAREHOUSE_URL set (to a PostgreSQL of yours), `env` keeps it as the warehouse for every part
+# (collectors, dbt, Superset's database); the embedded cluster then only holds Airflow and Superset metadata.
+# bin/openfinops with OPENFINOPS_WAREHOUSE_URL set starts nothing.
 # As root, the server runs as a dedicated system user (postgres refuses to run as root).
 . "$(dirname "$0")/lib.sh"
 
@@ -57,7 +59,11 @@ pg_env() {
   local h="127.0.0.1:$OPENFINOPS_PG_PORT"
   echo "export OPENFINOPS_EMBEDDED_PG=1"
   echo "export OPENFINOPS_PG_HOST=127.0.0.1 OPENFINOPS_PG_PORT=$OPENFINOPS_PG_PORT"
-  echo "export OPENFINOPS_WAREHOUSE_URL='postgresql://openfinops:$OPENFINOPS_PG_WAREHOUSE_PASSWORD@$h/openfinops'"
+  if [ -n "${OPENFINOPS_WAREHOUSE_URL:-}" ] && [ -z "${OPENFINOPS_EMBEDDED_PG:-}" ]; then
+    : # an external warehouse was given: keep it (the embedded cluster still holds Airflow/Superset metadata)
+  else
+    echo "export OPENFINOPS_WAREHOUSE_URL='postgresql://openfinops:$OPENFINOPS_PG_WAREHOUSE_PASSWORD@$h/openfinops'"
+  fi
   echo "export OPENFINOPS_AIRFLOW_DB_URL='postgresql+psycopg://airflow:$OPENFINOPS_PG_AIRFLOW_PASSWORD@$h/airflow'"
   echo "export OPENFINOPS_SUPERSET_DB_URL='postgresql+psycopg2://superset:$OPENFINOPS_PG_SUPERSET_PASSWORD@$h/superset'"
   echo "export OPENFINOPS_PG_ADMIN_URL='postgresql://postgres:$OPENFINOPS_PG_SUPERUSER_PASSWORD@$h/postgres'"
@@ -124,7 +130,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) if [ -n "${OPENFINOPS_WAREHOUSE_URL:-}" ] && [ -z "${OPENFINOPS_EMBEDDED_PG:-}" ]; then log "OPENFINOPS_WAREHOUSE_URL is set: using that PostgreSQL"; else start; fi ;;
+  start) start ;;
   stop) stop ;;
   env) pg_env ;;
   *) die "usage: pg.sh start|stop|env" ;;
