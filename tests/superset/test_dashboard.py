@@ -306,6 +306,22 @@ def test_no_password_in_bundle_or_export(deploy_module, superset_instance, deplo
 
 
 # ------------------------------------------------------------------------------------------ (e) browser
+def browser_login(page, instance, attempts: int = 3) -> None:
+    """Form login, then prove the session works with an API call. The login page's own unload beacon
+    (POST /superset/log/ with the pre-login cookie) can race the login redirect and replace the fresh session
+    cookie with an anonymous one; when that happens the API answers 401 and we log in again."""
+    for _ in range(attempts):
+        page.goto(f"{instance.url}/login/", wait_until="domcontentloaded")
+        page.fill("input#username", instance.username)
+        page.fill("input#password", instance.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        if page.request.get(f"{instance.url}/api/v1/me/").status == 200:
+            return
+    raise AssertionError(f"browser session not authenticated after {attempts} login attempts")
+
+
 def test_dashboard_renders_in_chromium(superset_instance, deployed_superset, warehouse_conn, chromium_path, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -324,11 +340,7 @@ def test_dashboard_renders_in_chromium(superset_instance, deployed_superset, war
         )
         try:
             page = context.new_page()
-            page.goto(f"{superset_instance.url}/login/", wait_until="domcontentloaded")
-            page.fill("input#username", superset_instance.username)
-            page.fill("input#password", superset_instance.password)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+            browser_login(page, superset_instance)
 
             page.goto(f"{superset_instance.url}/superset/dashboard/overview/", wait_until="domcontentloaded")
             page.wait_for_selector('[data-test="chart-grid-component"]', timeout=90_000)
