@@ -9,8 +9,8 @@ eval "$(bash "$OPENFINOPS_ROOT/scripts/pg.sh" env)"
 # Stop PostgreSQL on exit when this run started it (CI starts with nothing running).
 [ "$was_running" = 1 ] || [ -n "${OPENFINOPS_KEEP_PG:-}" ] || trap 'bash "$OPENFINOPS_ROOT/scripts/pg.sh" stop' EXIT
 bash "$OPENFINOPS_ROOT/scripts/install_chromium.sh"
-log "lint: ruff"
-"$OPENFINOPS_VENV_DIR/airflow/bin/ruff" check "$OPENFINOPS_ROOT"
+log "lint: ruff + sqlfluff"
+bash "$OPENFINOPS_ROOT/scripts/lint.sh"
 log "dbt parse (manifest for the transform DAG)"
 "$AIRFLOW_PY" -m openfinops.cli dbt parse --quiet
 log "pytest"
