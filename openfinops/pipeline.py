@@ -4,7 +4,7 @@ write config tables (budgets, clusters) for dbt, record budget-threshold crossin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import Connection
@@ -19,8 +19,6 @@ def effective_window(source: SourceConfig, window: Window) -> Window:
     """Widen the window by the source's look-back (restated bills are re-pulled and replaced)."""
     if not source.lookback_days:
         return window
-    from datetime import timedelta
-
     return Window(window.start - timedelta(days=source.lookback_days), window.end)
 
 

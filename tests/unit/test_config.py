@@ -75,3 +75,16 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("sources: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad, env={})
+
+
+def test_lookback_widens_the_window_backwards():
+    from datetime import date
+
+    from collectors.base import Window
+    from openfinops.config import SourceConfig
+    from openfinops.pipeline import effective_window
+
+    window = Window.from_dates(date(2026, 11, 5), date(2026, 11, 6))
+    assert effective_window(SourceConfig(id="s", type="demo"), window) == window
+    widened = effective_window(SourceConfig(id="s", type="demo", lookback_days=3), window)
+    assert widened == Window.from_dates(date(2026, 11, 2), date(2026, 11, 6))
