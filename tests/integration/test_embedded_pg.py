@@ -1,0 +1,45 @@
+"""scripts/pg.sh works for a normal user too (the suite itself usually runs as root, which uses a system user)."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+from tests.conftest import ROOT
+
+USER = "openfinops-test-user"
+
+
+def as_normal_user(command: str, env: dict, cwd: str) -> subprocess.CompletedProcess:
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    argv = ["bash", "-c", f"export {exports}; {command}"]
+    if os.geteuid() == 0:  # root: run as a throw-away normal user
+        if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/bash", USER], check=True)
+        argv = ["runuser", "-u", USER, "--", *argv]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_pg_sh_as_a_normal_user_starts_its_own_cluster_with_three_databases():
+    # The scripts are copied to a temporary folder: the checkout's parents may not be readable by that user.
+    state = tempfile.mkdtemp(prefix="ofo-pg-user-")
+    os.chmod(state, 0o777)
+    os.makedirs(f"{state}/scripts")
+    for name in ("lib.sh", "pg.sh"):
+        shutil.copy(ROOT / "scripts" / name, f"{state}/scripts/{name}")
+    env = {"OPENFINOPS_STATE_DIR": f"{state}/state", "OPENFINOPS_PG_PORT": "54401"}
+    databases = "select string_agg(datname, ',' order by datname) from pg_database " \
+                "where datname in ('openfinops', 'airflow', 'superset')"
+    try:
+        proc = as_normal_user('bash scripts/pg.sh start && eval "$(bash scripts/pg.sh env)" && '
+                              'psql "$OPENFINOPS_WAREHOUSE_URL" -XAtc "select current_user, inet_server_port()" && '
+                              f'psql "$OPENFINOPS_PG_ADMIN_URL" -XAtc "{databases}"', env, state)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        lines = proc.stdout.strip().splitlines()
+        assert lines[-2] == "openfinops|54401"
+        assert lines[-1] == "airflow,openfinops,superset"
+        owner = os.stat(f"{state}/state/pg/data").st_uid
+        assert owner != 0, "the data directory must not belong to root"
+    finally:
+        as_normal_user("bash scripts/pg.sh stop", env, state)
+        shutil.rmtree(state, ignore_errors=True)
