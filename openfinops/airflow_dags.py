@@ -167,9 +167,7 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
 
             with warehouse_connection(conn_id) as conn:
                 new = pipeline.record_budget_alerts(conn, detected_by=run_id)
-            for row in new:
-                print(f"budget {row[0]} period {row[1]}: crossed {row[2]}% ({row[3]}), utilisation {row[4]}%")
-            print(f"{len(new)} new budget threshold crossing(s)")
+            print(pipeline.describe_crossings(new))
             return len(new)
 
         sync_config() >> dbt >> record_budget_alerts()

@@ -75,9 +75,7 @@ def cmd_dbt(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     with connect() as conn:
         new = pipeline.record_budget_alerts(conn, detected_by="cli")
-    for row in new:
-        print(f"budget {row[0]} period {row[1]}: crossed {row[2]}% ({row[3]}), utilisation {row[4]}%")
-    print(f"{len(new)} new budget threshold crossing(s) recorded in alerts.budget_threshold_crossings")
+    print(pipeline.describe_crossings(new))
     return 0
 
 

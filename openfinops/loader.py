@@ -22,10 +22,12 @@ from psycopg.pq import Format
 
 from collectors.base import Collector, Dataset, Reject, Window
 
-META_COLUMNS = ("_source_id", "_batch_id", "_window_start", "_window_end", "_loaded_at")
-META_DDL = ("_source_id text NOT NULL", "_batch_id text NOT NULL", "_window_start timestamptz NOT NULL",
-            "_window_end timestamptz NOT NULL", "_loaded_at timestamptz NOT NULL")
-META_TYPES = ("text", "text", "timestamptz", "timestamptz", "timestamptz")
+# Load metadata every raw row carries: (column, type).
+META = (("_source_id", "text"), ("_batch_id", "text"), ("_window_start", "timestamptz"),
+        ("_window_end", "timestamptz"), ("_loaded_at", "timestamptz"))
+META_COLUMNS = tuple(name for name, _ in META)
+META_TYPES = tuple(pg_type for _, pg_type in META)
+META_DDL = tuple(f"{name} {pg_type} NOT NULL" for name, pg_type in META)
 REJECTS_TABLE = "_rejects"
 
 

@@ -94,3 +94,10 @@ def record_budget_alerts(conn: Connection, detected_by: str | None = None) -> li
             RETURNING budget_id, period_start, threshold_pct, kind, utilisation_pct
         """, (datetime.now(UTC), detected_by))
         return cur.fetchall()
+
+
+def describe_crossings(new: list[tuple]) -> str:
+    """Human-readable lines for what :func:`record_budget_alerts` returned (CLI output and task log)."""
+    lines = [f"budget {b} period {p}: crossed {t}% ({kind}), utilisation {u}%" for b, p, t, kind, u in new]
+    lines.append(f"{len(new)} new budget threshold crossing(s) recorded in alerts.budget_threshold_crossings")
+    return "\n".join(lines)

@@ -5,10 +5,10 @@ the CLI and tests connect with it, dbt gets its parts as ``OPENFINOPS_WH_*`` var
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from openfinops.config import ROOT
+
 DBT_PROJECT_DIR = ROOT / "dbt_project"
 
 

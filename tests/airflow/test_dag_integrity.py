@@ -64,8 +64,7 @@ t = time.perf_counter()
 from airflow.models.dagbag import DagBag
 t_import = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])
-heavy = [m for m in ("airflow.providers.postgres.hooks.postgres", "psycopg", "collectors.demo_network", "requests")
-         if m in sys.modules and m != "requests"]
+heavy = [m for m in ("airflow.providers.postgres.hooks.postgres", "psycopg") if m in sys.modules]
 print(json.dumps({"errors": {k: v[-300:] for k, v in bag.import_errors.items()}, "dags": len(bag.dags),
                   "parse_s": round(time.perf_counter() - t_import, 2), "heavy": heavy}))
 """
