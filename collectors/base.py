@@ -41,6 +41,13 @@ class Window:
             yield day
             day += timedelta(days=1)
 
+    def months(self) -> Window:
+        """The smallest window of whole UTC calendar months (billing periods) that contains this one."""
+        start = datetime(self.start.year, self.start.month, 1, tzinfo=UTC)
+        last = self.end - timedelta(microseconds=1)
+        end = datetime(last.year + last.month // 12, last.month % 12 + 1, 1, tzinfo=UTC)
+        return Window(start, end)
+
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
@@ -111,6 +118,18 @@ class Collector(ABC):
         self.options = dict(options or {})
         self.clients = dict(clients or {})
         self.context = dict(context or {})
+
+    @property
+    def connection_id(self) -> str | None:
+        """The Airflow connection id configured for this source (credentials are resolved through it, by the
+        provider's hook, only when no client was injected)."""
+        return self.context.get("connection_id")
+
+    def align_window(self, window: Window) -> Window:
+        """The window this source actually replaces for a requested window. Default: the window itself. Sources
+        that deliver whole billing periods (exports, restated invoice months) widen it to those periods, so a
+        daily run replaces every period it touches and nothing is left half-loaded."""
+        return window
 
     @abstractmethod
     def datasets(self) -> tuple[Dataset, ...]:

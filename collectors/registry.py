@@ -10,6 +10,16 @@ from collectors.base import Collector
 # type -> "module:Class"
 COLLECTOR_TYPES: dict[str, str] = {
     "demo": "collectors.demo:DemoCollector",
+    # Any FOCUS 1.0-1.3 export (CSV / Parquet) from a local path, S3, Azure Blob or GCS.
+    "focus_file": "collectors.focus_file:FocusFileCollector",
+    # AWS: Cost Explorer GetCostAndUsage (daily) and Data Exports (FOCUS 1.x or CUR 2.0 in S3).
+    "aws_cost_explorer": "collectors.aws_cost_explorer:CostExplorerCollector",
+    "aws_data_export": "collectors.aws_data_export:DataExportCollector",
+    # Azure: Cost Management Query API and Cost Management exports in a storage container.
+    "azure_cost_query": "collectors.azure_cost_query:CostQueryCollector",
+    "azure_cost_export": "collectors.azure_cost_export:CostExportCollector",
+    # GCP: Cloud Billing export to BigQuery (standard or detailed usage cost table).
+    "gcp_billing_export": "collectors.gcp_billing_export:BillingExportCollector",
 }
 
 

@@ -12,5 +12,5 @@ from openfinops.config import OpenFinOpsConfig, SourceConfig
 
 def build_collector(cfg: OpenFinOpsConfig, source: SourceConfig, clients: Mapping[str, Any] | None = None
                     ) -> Collector:
-    context = {"clusters": [c.model_dump() for c in cfg.clusters]}
+    context = {"clusters": [c.model_dump() for c in cfg.clusters], "connection_id": source.connection_id}
     return collector_class(source.type)(source.id, source.options, clients=clients, context=context)

@@ -27,7 +27,7 @@ def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connect
     source = cfg.source(source_id)
     collector = build_collector(cfg, source, clients)
     loader = Loader(conn, max_reject_ratio=source.max_reject_ratio)
-    return loader.load(collector, effective_window(source, window), batch_id=batch_id)
+    return loader.load(collector, collector.align_window(effective_window(source, window)), batch_id=batch_id)
 
 
 CONFIG_DDL = """
