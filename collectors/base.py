@@ -109,6 +109,8 @@ class Collector(ABC):
     """Base class. Subclasses set ``type`` and implement :meth:`datasets` and :meth:`collect`."""
 
     type: ClassVar[str]
+    #: Days re-pulled before each window unless the source's config sets ``lookback_days`` (restated bills).
+    default_lookback_days: ClassVar[int] = 0
 
     def __init__(self, source_id: str, options: Mapping[str, Any] | None = None,
                  clients: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None) -> None:

@@ -47,7 +47,8 @@ window in {", ".join(f"`{a.name}`" for a in outlets)} in one transaction. Re-run
 
 * Back-fill a range in one run: trigger with params `start` / `end` (YYYY-MM-DD, end exclusive),
   or `airflow backfill create --dag-id collect_{source.id} --from-date ... --to-date ...` for one run per day.
-* Look-back: {source.lookback_days} day(s) re-pulled before the window (restated bills).
+* Look-back: {"the collector's default" if source.lookback_days is None else source.lookback_days} day(s) re-pulled
+  before the window (restated bills).
 * Rejected records: `raw._rejects`; the run fails when more than {source.max_reject_ratio:.1%} are rejected.
 """
     with DAG(

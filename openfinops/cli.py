@@ -6,6 +6,7 @@
     openfinops transform [dbt args...]
     openfinops alerts
     openfinops dbt ARGS...
+    openfinops export-focus --start YYYY-MM-DD --end YYYY-MM-DD --out FILE(.csv|.csv.gz|.parquet)
 """
 
 from __future__ import annotations
@@ -79,6 +80,18 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_focus(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from openfinops.focus_export import export_focus
+
+    out = Path(args.out)
+    with connect() as conn:
+        n = export_focus(conn, args.start, args.end, out)
+    print(f"wrote {n} FOCUS 1.2 cost rows for [{args.start}, {args.end}) to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openfinops", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transform", help="sync config tables, then dbt build (extra args go to dbt)")
     p.set_defaults(func=cmd_transform, dbt_args=[])
     sub.add_parser("alerts", help="record newly crossed budget thresholds").set_defaults(func=cmd_alerts)
+    p = sub.add_parser("export-focus", help="write the unified cost model for [start, end) as a FOCUS 1.2 file")
+    p.add_argument("--start", type=_date, required=True, help="first charge day (inclusive), YYYY-MM-DD")
+    p.add_argument("--end", type=_date, required=True, help="last charge day (exclusive), YYYY-MM-DD")
+    p.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
+    p.set_defaults(func=cmd_export_focus)
     p = sub.add_parser("dbt", help="run any dbt command against the warehouse (e.g. `dbt parse`, `dbt docs generate`)")
     p.set_defaults(func=cmd_dbt, dbt_args=[])
     return parser

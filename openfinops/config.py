@@ -38,7 +38,10 @@ class SourceConfig(_Model):
     schedule: str = "@daily"
     start_date: date = date(2026, 1, 1)
     catchup: bool = False
-    lookback_days: int = Field(0, ge=0, le=62, description="Re-pull this many days before the window (restated).")
+    lookback_days: int | None = Field(
+        None, ge=0, le=62,
+        description="Re-pull this many days before the window (restated bills); default: the collector type's own "
+                    "(3 for the cost APIs and the BigQuery export, 0 for files and the demo).")
     max_reject_ratio: float = Field(0.01, ge=0, le=1)
     owner: str = "finops-data"
     options: dict[str, Any] = Field(default_factory=dict)

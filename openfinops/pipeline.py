@@ -10,16 +10,25 @@ from typing import Any
 from psycopg import Connection
 
 from collectors.base import Window
+from collectors.registry import collector_class
 from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
 from openfinops.loader import Loader, LoadResult
 
 
+def lookback_days(source: SourceConfig) -> int:
+    """The configured look-back, else the collector type's default."""
+    if source.lookback_days is not None:
+        return source.lookback_days
+    return collector_class(source.type).default_lookback_days
+
+
 def effective_window(source: SourceConfig, window: Window) -> Window:
     """Widen the window by the source's look-back (restated bills are re-pulled and replaced)."""
-    if not source.lookback_days:
+    days = lookback_days(source)
+    if not days:
         return window
-    return Window(window.start - timedelta(days=source.lookback_days), window.end)
+    return Window(window.start - timedelta(days=days), window.end)
 
 
 def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connection,

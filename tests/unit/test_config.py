@@ -43,7 +43,7 @@ def test_missing_env_names_key_and_variable(tmp_path):
 
 
 @pytest.mark.parametrize(("mutate", "key", "expected"), [
-    (lambda d: d["sources"][0].update(type="nope"), "sources[0].type", "expected one of ['demo']"),
+    (lambda d: d["sources"][0].update(type="nope"), "sources[0].type", "expected one of ['aws_cost_explorer', "),
     (lambda d: d["sources"][0].update(id="Bad Id"), "sources[0].id", "pattern"),
     (lambda d: d["sources"].append(dict(d["sources"][0])), "sources", "duplicate id 'demo-aws'"),
     (lambda d: d.update(budgets=[{"id": "b", "name": "B", "amount": -5, "currency": "USD"}]), "budgets[0].amount",
@@ -88,3 +88,19 @@ def test_lookback_widens_the_window_backwards():
     assert effective_window(SourceConfig(id="s", type="demo"), window) == window
     widened = effective_window(SourceConfig(id="s", type="demo", lookback_days=3), window)
     assert widened == Window.from_dates(date(2026, 11, 2), date(2026, 11, 6))
+
+
+def test_lookback_defaults_to_the_collector_type(monkeypatch):
+    """Without `lookback_days` in config, the collector type's default applies; an explicit 0 turns it off."""
+    from datetime import date
+
+    from collectors.base import Window
+    from collectors.demo import DemoCollector
+    from openfinops.config import SourceConfig
+    from openfinops.pipeline import effective_window
+
+    monkeypatch.setattr(DemoCollector, "default_lookback_days", 2)
+    window = Window.from_dates(date(2026, 11, 5), date(2026, 11, 6))
+    assert effective_window(SourceConfig(id="s", type="demo"), window) == Window.from_dates(
+        date(2026, 11, 3), date(2026, 11, 6))
+    assert effective_window(SourceConfig(id="s", type="demo", lookback_days=0), window) == window
