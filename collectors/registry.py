@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from collectors.base import Collector
+from collectors.base import Collector, Dataset
 
 # type -> "module:Class"
 COLLECTOR_TYPES: dict[str, str] = {
@@ -17,7 +17,6 @@ COLLECTOR_TYPES: dict[str, str] = {
     "aws_data_export": "collectors.aws_data_export:DataExportCollector",
     # Azure: Cost Management Query API and Cost Management exports in a storage container.
     "azure_cost_query": "collectors.azure_cost_query:CostQueryCollector",
-    "azure_cost_export": "collectors.azure_cost_export:CostExportCollector",
     # GCP: Cloud Billing export to BigQuery (standard or detailed usage cost table).
     "gcp_billing_export": "collectors.gcp_billing_export:BillingExportCollector",
 }
@@ -30,3 +29,16 @@ def collector_class(source_type: str) -> type[Collector]:
         raise KeyError(f"unknown source type {source_type!r}; expected one of {sorted(COLLECTOR_TYPES)}") from None
     module_name, _, class_name = target.partition(":")
     return getattr(import_module(module_name), class_name)
+
+
+def all_datasets() -> tuple[Dataset, ...]:
+    """Every raw dataset any registered collector type can load (module-level ``Dataset`` definitions), one per
+    table. The transform creates all of these tables up front, empty when no source of that type is configured, so
+    the dbt staging views of every provider always have a table to read."""
+    found: dict[str, Dataset] = {}
+    for target in COLLECTOR_TYPES.values():
+        module = import_module(target.partition(":")[0])
+        for value in vars(module).values():
+            if isinstance(value, Dataset):
+                found.setdefault(value.table, value)
+    return tuple(found[table] for table in sorted(found))

@@ -10,10 +10,10 @@ from typing import Any
 from psycopg import Connection
 
 from collectors.base import Window
-from collectors.registry import collector_class
+from collectors.registry import all_datasets, collector_class
 from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
-from openfinops.loader import Loader, LoadResult
+from openfinops.loader import Loader, LoadResult, ensure_tables
 
 
 def lookback_days(source: SourceConfig) -> int:
@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS config.clusters (
 
 
 def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
-    """Replace ``config.budgets`` and ``config.clusters`` with the config file's entries (one transaction)."""
+    """Replace ``config.budgets`` and ``config.clusters`` with the config file's entries (one transaction), and
+    make sure every raw table exists (empty for source types that are not configured) so dbt can always build."""
+    ensure_tables(conn, all_datasets())
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(CONFIG_DDL)
         cur.execute("DELETE FROM config.budgets")

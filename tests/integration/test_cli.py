@@ -38,7 +38,7 @@ def test_config_option_and_errors_name_the_problem(tmp_path, empty_db):
     bad.write_text(yaml.safe_dump({"sources": [{"id": "x", "type": "nope"}]}))
     proc = wrapper("--config", str(bad), "sources", env_extra={"OPENFINOPS_WAREHOUSE_URL": empty_db})
     assert proc.returncode == 2
-    assert "sources[0].type" in proc.stderr and "expected one of ['demo']" in proc.stderr
+    assert "sources[0].type" in proc.stderr and "expected one of ['aws_cost_explorer', " in proc.stderr
     proc = wrapper("collect", "no-such-source", "--start", "2026-11-01", "--end", "2026-11-02",
                    env_extra={"OPENFINOPS_WAREHOUSE_URL": empty_db})
     assert proc.returncode == 2 and "no source with id 'no-such-source'" in proc.stderr

@@ -3,44 +3,108 @@
 -- Grain: one row per source cost line (cost_line_key).
 -- charge_date follows the FOCUS day rule: the UTC date of charge_period_start (a monthly purchase whose charge
 -- period is the whole month lands on the 1st).
+--
+-- Never double count (the precedence rule): cost APIs (AWS Cost Explorer, Azure Query API) return aggregates
+-- of the same spend the billing exports itemise. When any line-item source (a FOCUS file or export, the GCP
+-- BigQuery export, the demo) has lines for a provider, sub account and billing period, the API aggregates for
+-- that provider, sub account and billing period are left out: the export wins, the API fills only what no
+-- export covers. Sub accounts are compared case-insensitively, Azure's "/subscriptions/<id>" form as <id>.
+-- The singular test assert_int_focus_costs_one_grain_per_sub_account_period enforces it.
 with
 
-cloud_cost_lines as (
+demo_cloud_lines as (
     select
         cost_line_item_key as cost_line_key,
-        {{ focus_cost_columns()[1:] | join(',\n        ') }}
+        {{ focus_cost_columns()[1:] | join(',\n        ') }},
+        'demo' as source_system,
+        'line_item' as cost_grain
     from {{ ref('stg_demo__cost_line_items') }}
 ),
 
-databricks_costs as (
-    select {{ focus_cost_columns() | join(', ') }}
-    from {{ ref('int_databricks_costs_conformed') }}
-),
-
-snowflake_costs as (
-    select {{ focus_cost_columns() | join(', ') }}
-    from {{ ref('int_snowflake_costs_conformed') }}
-),
-
 unioned as (
-    select * from cloud_cost_lines
+    select * from demo_cloud_lines
     union all
-    select * from databricks_costs
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'demo_databricks' as source_system,
+        'line_item' as cost_grain
+    from {{ ref('int_databricks_costs_conformed') }}
     union all
-    select * from snowflake_costs
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'demo_snowflake' as source_system,
+        'line_item' as cost_grain
+    from {{ ref('int_snowflake_costs_conformed') }}
+    union all
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'focus_file' as source_system,
+        'line_item' as cost_grain
+    from {{ ref('int_focus_file_costs_conformed') }}
+    union all
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'gcp_billing_export' as source_system,
+        'line_item' as cost_grain
+    from {{ ref('int_gcp_billing_export_costs_conformed') }}
+    union all
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'aws_cost_explorer' as source_system,
+        'api_aggregate' as cost_grain
+    from {{ ref('int_aws_cost_explorer_costs_conformed') }}
+    union all
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'azure_cost_query' as source_system,
+        'api_aggregate' as cost_grain
+    from {{ ref('int_azure_cost_query_costs_conformed') }}
+),
+
+keyed as (
+    select
+        *,
+        lower(regexp_replace(coalesce(sub_account_id, ''), '^/subscriptions/', '', 'i')) as precedence_sub_account
+    from unioned
+),
+
+line_item_coverage as (
+    select distinct
+        provider_name,
+        precedence_sub_account,
+        billing_period_start
+    from keyed
+    where cost_grain = 'line_item'
+),
+
+deduplicated as (
+    select keyed.*
+    from keyed
+    where
+        keyed.cost_grain = 'line_item'
+        or not exists (
+            select 1 as covered
+            from line_item_coverage
+            where
+                line_item_coverage.provider_name = keyed.provider_name
+                and line_item_coverage.precedence_sub_account = keyed.precedence_sub_account
+                and line_item_coverage.billing_period_start = keyed.billing_period_start
+        )
 ),
 
 tags_normalised as (
     select
         *,
         {{ normalise_tag_keys('tags') }} as normalised_tags
-    from unioned
+    from deduplicated
 ),
 
 final as (
     select
         cost_line_key,
         source_id,
+        source_system,
+        cost_grain,
         cast(charge_period_start at time zone 'UTC' as date) as charge_date,
         charge_period_start,
         charge_period_end,

@@ -1,5 +1,7 @@
--- End-to-end money identity: billed and effective cost per provider and UTC day in fct_cost_daily equal the
--- raw landing tables computed straight from source() (no staging, no intermediate logic):
+-- Money identity for the demo sources: billed and effective cost per provider and UTC day of the demo lines in
+-- int_focus_costs equal the raw landing tables computed straight from source() (no staging logic). From there
+-- to fct_cost_daily the sums_match tests on fct_cost_daily carry the identity (all sources). Other sources have
+-- their own identities (sums_match against their staging; pytest reconciles them with the vendor files).
 --   cloud FOCUS lines: sum(billed_cost) / sum(effective_cost)
 --   Databricks: sum(usage_quantity x list_price)
 --   Snowflake: sum(credits_billed x credit_price)
@@ -49,7 +51,8 @@ mart_daily as (
         charge_date,
         sum(billed_cost) as billed_cost,
         sum(effective_cost) as effective_cost
-    from {{ ref('fct_cost_daily') }}
+    from {{ ref('int_focus_costs') }}
+    where source_system in ('demo', 'demo_databricks', 'demo_snowflake')
     group by provider_name, charge_date
 )
 
