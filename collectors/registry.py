@@ -17,6 +17,7 @@ COLLECTOR_TYPES: dict[str, str] = {
     "aws_data_export": "collectors.aws_data_export:DataExportCollector",
     # Azure: Cost Management Query API and Cost Management exports in a storage container.
     "azure_cost_query": "collectors.azure_cost_query:CostQueryCollector",
+    "azure_cost_export": "collectors.azure_cost_export:CostExportCollector",
     # GCP: Cloud Billing export to BigQuery (standard or detailed usage cost table).
     "gcp_billing_export": "collectors.gcp_billing_export:BillingExportCollector",
 }
