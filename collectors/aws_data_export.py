@@ -24,13 +24,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from collectors.base import Collector, CollectorError, Dataset, Reject, Window
 from collectors.file_access import FileAccess, ObjectMissing, parse_location
 from collectors.focus_file import read_focus_location
-from collectors.focus_schema import FOCUS_COST_LINE_ITEMS, FOCUS_VERSIONS, file_format
+from collectors.focus_schema import (
+    FOCUS_COST_LINE_ITEMS,
+    billing_periods,
+    check_focus_version,
+    check_name_options,
+    file_format,
+)
 
 log = logging.getLogger(__name__)
 FORMATS = ("focus", "cur2")
@@ -41,23 +46,14 @@ class DataExportCollector(Collector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for key in ("bucket", "export_name"):
-            value = self.options.get(key)
-            if not isinstance(value, str) or not value or "/" in value:
-                raise ValueError(f"source {self.source_id}: options.{key}: expected a non-empty name without '/', "
-                                 f"got {value!r}")
-        self.bucket: str = self.options["bucket"]
-        self.export_name: str = self.options["export_name"]
+        self.bucket, self.export_name = check_name_options(self, "bucket", "export_name")
         self.prefix = str(self.options.get("prefix") or "").strip("/")
         self.format = str(self.options.get("format", "focus"))
         if self.format not in FORMATS:
             raise ValueError(f"source {self.source_id}: options.format: expected one of {list(FORMATS)}, "
                              f"got {self.format!r}")
         self.region = self.options.get("region")
-        self.focus_version = str(self.options.get("focus_version", "auto"))
-        if self.focus_version not in ("auto", *FOCUS_VERSIONS):
-            raise ValueError(f"source {self.source_id}: options.focus_version: expected auto or one of "
-                             f"{list(FOCUS_VERSIONS)}, got {self.focus_version!r}")
+        self.focus_version = check_focus_version(self)
 
     def datasets(self) -> tuple[Dataset, ...]:
         return (FOCUS_COST_LINE_ITEMS,)
@@ -103,10 +99,3 @@ class DataExportCollector(Collector):
                                      f"expected an s3:// URI")
         return files
 
-
-def billing_periods(window: Window) -> Iterator[str]:
-    """YYYY-MM of every calendar month the window touches."""
-    month = datetime(window.start.year, window.start.month, 1, tzinfo=UTC)
-    while month < window.end:
-        yield f"{month.year:04d}-{month.month:02d}"
-        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)

@@ -40,10 +40,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.aws_data_export import billing_periods
 from collectors.base import Collector, CollectorError, Dataset, Reject, Window
 from collectors.file_access import FileAccess
-from collectors.focus_schema import FOCUS_COST_LINE_ITEMS, FOCUS_VERSIONS, FocusReader, file_format
+from collectors.focus_schema import (
+    FOCUS_COST_LINE_ITEMS,
+    FocusReader,
+    billing_periods,
+    check_focus_version,
+    check_name_options,
+    file_format,
+)
 
 log = logging.getLogger(__name__)
 FORMATS = ("focus",)
@@ -69,13 +75,7 @@ class CostExportCollector(Collector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for key in ("container", "export_name"):
-            value = self.options.get(key)
-            if not isinstance(value, str) or not value or "/" in value:
-                raise ValueError(f"source {self.source_id}: options.{key}: expected a non-empty name without '/', "
-                                 f"got {value!r}")
-        self.container: str = self.options["container"]
-        self.export_name: str = self.options["export_name"]
+        self.container, self.export_name = check_name_options(self, "container", "export_name")
         self.directory = str(self.options.get("directory") or "").strip("/")
         self.format = str(self.options.get("format", "focus"))
         if self.format not in FORMATS:
@@ -87,10 +87,7 @@ class CostExportCollector(Collector):
             raise ValueError(f"source {self.source_id}: options.storage_account: expected a storage account name "
                              f"(letters and digits), got {account!r}")
         self.storage_account: str | None = account
-        self.focus_version = str(self.options.get("focus_version", "auto"))
-        if self.focus_version not in ("auto", *FOCUS_VERSIONS):
-            raise ValueError(f"source {self.source_id}: options.focus_version: expected auto or one of "
-                             f"{list(FOCUS_VERSIONS)}, got {self.focus_version!r}")
+        self.focus_version = check_focus_version(self)
 
     def datasets(self) -> tuple[Dataset, ...]:
         return (FOCUS_COST_LINE_ITEMS,)

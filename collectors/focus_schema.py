@@ -474,11 +474,34 @@ def check_focus_options(collector: Collector) -> tuple[str, str]:
     fmt = str(collector.options.get("format", "auto"))
     if fmt not in ("auto", "csv", "parquet"):
         raise ValueError(f"source {collector.source_id}: options.format: expected auto, csv or parquet, got {fmt!r}")
+    return fmt, check_focus_version(collector)
+
+
+def check_focus_version(collector: Collector) -> str:
+    """The ``focus_version`` option (auto|1.0|1.1|1.2|1.3) of any FOCUS source."""
     version = str(collector.options.get("focus_version", "auto"))
     if version not in ("auto", *FOCUS_VERSIONS):
         raise ValueError(f"source {collector.source_id}: options.focus_version: expected auto or one of "
                          f"{list(FOCUS_VERSIONS)}, got {version!r}")
-    return fmt, version
+    return version
+
+
+def check_name_options(collector: Collector, *keys: str) -> tuple[str, ...]:
+    """Required options that name one storage object (bucket, container, export): non-empty, without '/'."""
+    for key in keys:
+        value = collector.options.get(key)
+        if not isinstance(value, str) or not value or "/" in value:
+            raise ValueError(f"source {collector.source_id}: options.{key}: expected a non-empty name without '/', "
+                             f"got {value!r}")
+    return tuple(collector.options[key] for key in keys)
+
+
+def billing_periods(window: Window) -> Iterator[str]:
+    """YYYY-MM of every calendar month (billing period) the window touches."""
+    month = window.months().start
+    while month < window.end:
+        yield f"{month.year:04d}-{month.month:02d}"
+        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
 
 
 # -- FOCUS rule checks (reporting, not loading) ----------------------------------------------------------------------

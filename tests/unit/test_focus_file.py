@@ -12,13 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from collectors.aws_data_export import DataExportCollector, billing_periods
+from collectors.aws_data_export import DataExportCollector
 from collectors.base import CollectorError, Reject, Window
 from collectors.file_access import parse_location
 from collectors.focus_file import FocusFileCollector
 from collectors.focus_schema import (
     FOCUS_COST_LINE_ITEMS,
     FocusReader,
+    billing_periods,
     check_focus_rules,
     detect_version,
     file_format,
