@@ -105,7 +105,8 @@ def resolve_window(params: dict, interval_start, interval_end) -> tuple[datetime
 
 def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -> DAG:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
     assets = sorted({a.name: a for s in cfg.sources for a in source_assets(cfg, s)}.items())
@@ -129,7 +130,8 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
         doc_md=f"""
 ### transform
 Runs when any raw table is updated ({len(assets)} raw Assets). Steps: write budgets/clusters from the config file to
-`config.*`; `dbt build` through Cosmos (one `dbt build` task per model: run + its tests); record newly crossed budget
+`config.*`; one `dbt build` through Cosmos in watcher mode (the producer task runs it; one task per model and per
+model's tests shows each node's result); record newly crossed budget
 thresholds in `alerts.budget_threshold_crossings` (each crossing once).
 """,
     ) as dag:
@@ -153,10 +155,11 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
                                                                    profile_args={"schema": "public"})),
             # A model's task runs only the tests on that model alone (cautious); tests spanning several models
             # (relationships, cross-model sums) get their own task after all their parents (detached).
-            execution_config=ExecutionConfig(dbt_executable_path=dbt_executable(),
+            execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
+                                             dbt_executable_path=dbt_executable(),
                                              invocation_mode=InvocationMode.SUBPROCESS,
                                              test_indirect_selection=TestIndirectSelection.CAUTIOUS),
-            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                        should_detach_multiple_parents_tests=True,
                                        dbt_executable_path=dbt_executable(),
                                        invocation_mode=InvocationMode.SUBPROCESS),
@@ -172,4 +175,11 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
             return len(new)
 
         sync_config() >> dbt >> record_budget_alerts()
+        # Watcher mode: one `dbt build` (the producer) runs the whole project and reports each node's result; every
+        # model / test task shows that result. The producer is made upstream of the root node tasks, so a node task
+        # never waits on a producer that has not started (Cosmos does this itself only for DbtDag).
+        producer = dag.get_task(f"{dbt.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+        for root in dbt.roots:
+            if root is not producer and hasattr(root, "producer_task_id"):
+                producer >> root
     return dag
