@@ -179,6 +179,8 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
         # model / test task shows that result. The producer is made upstream of the root node tasks, so a node task
         # never waits on a producer that has not started (Cosmos does this itself only for DbtDag).
         producer = dag.get_task(f"{dbt.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+        # Cosmos skips the producer on a second try (so a retry would end in skipped tasks, not a failed run).
+        producer.retries = 0
         for root in dbt.roots:
             if root is not producer and hasattr(root, "producer_task_id"):
                 producer >> root

@@ -1,4 +1,4 @@
-"""DAG integrity: every DAG imports, is documented, tagged and retried, and parsing needs no secret or network."""
+"""DAG integrity: every DAG imports, is documented, tagged and retried (but the dbt build producer), and parsing needs no secret or network."""
 
 import json
 import os
@@ -19,7 +19,11 @@ def test_dags_are_tagged_documented_and_retried(dagbag):
         assert "openfinops" in dag.tags, dag_id
         assert dag.doc_md and len(dag.doc_md) > 80, dag_id
         for t in dag.tasks:
-            assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+            if t.task_id == "dbt.dbt_producer_watcher":
+                # Cosmos skips a watcher producer's second try: a retry would turn a failed build into skipped tasks.
+                assert t.retries == 0, "the dbt producer must not retry"
+            else:
+                assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id} has no owner"
 
 
