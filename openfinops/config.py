@@ -65,9 +65,10 @@ class ClusterConfig(_Model):
     gpu_type: str | None = None
 
 
-class BudgetScope(_Model):
-    """Every listed dimension must match (AND); values within one dimension are alternatives (OR).
-    Tag matching is case-insensitive on key and value."""
+class CostScope(_Model):
+    """Which cost lines a budget or a shared-cost rule covers. Every listed dimension must match (AND); values within
+    one dimension are alternatives (OR); an absent dimension is no restriction. Teams, environments and tags match
+    case-insensitively (tag keys are normalised to lower case, e.g. ``CostCenter`` = ``costcenter``)."""
 
     providers: list[str] | None = None
     billing_account_ids: list[str] | None = None
@@ -77,6 +78,17 @@ class BudgetScope(_Model):
     sources: list[str] | None = None
     teams: list[str] | None = None
     environments: list[str] | None = None
+    tags: dict[str, list[str]] | None = Field(
+        None, description="Tag key -> accepted values, e.g. {cost-center: [cc-100, cc-200]}; keys ANDed, values ORed.")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is None:
+            return None
+        if any(not k.strip() or not v for k, v in value.items()):
+            raise ValueError("expected tag key -> non-empty list of values")
+        return {k.strip().lower(): [x.strip().lower() for x in v] for k, v in value.items()}
 
 
 class BudgetConfig(_Model):
@@ -86,11 +98,15 @@ class BudgetConfig(_Model):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     period: Literal["monthly", "quarterly", "annual"] = "monthly"
     start_month: int = Field(1, ge=1, le=12, description="First month of a quarterly/annual period (fiscal year).")
-    scope: BudgetScope = Field(default_factory=BudgetScope)
-    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    scope: CostScope = Field(default_factory=CostScope)
+    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100],
+                                  description="Percentages of `amount` that alert when actual spend reaches them.")
+    forecast_thresholds: list[int] = Field(
+        default_factory=lambda: [100],
+        description="Percentages of `amount` that alert when the forecast to period end reaches them.")
     channels: list[str] = Field(default_factory=list)
 
-    @field_validator("thresholds")
+    @field_validator("thresholds", "forecast_thresholds")
     @classmethod
     def _thresholds(cls, value: list[int]) -> list[int]:
         if not value or any(t <= 0 or t > 1000 for t in value):
@@ -114,6 +130,48 @@ class AlertChannelConfig(_Model):
         return self
 
 
+class SharedCostRule(_Model):
+    """A shared cost (e.g. a platform account) re-allocated to teams in the showback mart. Per billing month and
+    currency, the in-scope cost is taken away from its own team and split among the recipient teams:
+    ``proportional`` to each recipient's direct (not shared) effective cost that month, ``even``ly, or by
+    ``fixed`` weights. Allocated totals always equal the original total."""
+
+    id: str = Field(pattern=_ID)
+    description: str = ""
+    scope: CostScope = Field(description="The cost lines that are shared.")
+    method: Literal["proportional", "even", "fixed"] = "proportional"
+    recipients: list[str] | None = Field(
+        None, description="Teams that receive a share (default: every team with direct cost that month).")
+    weights: dict[str, Decimal] | None = Field(None, description="Team -> weight, for method `fixed`.")
+
+    @model_validator(mode="after")
+    def _weights(self) -> SharedCostRule:
+        if self.method == "fixed" and not self.weights:
+            raise ValueError("method fixed needs `weights` (team -> weight)")
+        if self.weights is not None and (self.method != "fixed" or any(w <= 0 for w in self.weights.values())):
+            raise ValueError("`weights` are only for method fixed, and must be > 0")
+        return self
+
+
+class ShowbackConfig(_Model):
+    """Showback / chargeback per team (the ``team`` tag; lines without one are team ``untagged``)."""
+
+    shared_costs: list[SharedCostRule] = Field(default_factory=list)
+
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class AnomalyConfig(_Model):
+    """Daily cost anomalies per provider x sub account x service (see marts.fct_cost_anomalies)."""
+
+    baseline_days: int = Field(28, ge=7, le=365, description="Trailing days the baseline is computed from.")
+    min_history_days: int = Field(14, ge=3, description="Fewer baseline days with data: no verdict.")
+    min_cost_delta: Decimal = Field(Decimal(100), ge=0, description="Dollar floor: smaller deviations never fire.")
+    alert_min_severity: Severity = Field("high", description="Anomalies at or above this severity are alerted.")
+    channels: list[str] = Field(default_factory=list, description="alert_channels ids anomalies are sent to.")
+
+
 class WarehouseConfig(_Model):
     connection_id: str = Field("openfinops_warehouse", description="Airflow connection id of the warehouse.")
 
@@ -124,6 +182,8 @@ class OpenFinOpsConfig(_Model):
     clusters: list[ClusterConfig] = Field(default_factory=list)
     budgets: list[BudgetConfig] = Field(default_factory=list)
     alert_channels: list[AlertChannelConfig] = Field(default_factory=list)
+    showback: ShowbackConfig = Field(default_factory=ShowbackConfig)
+    anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> OpenFinOpsConfig:
@@ -135,11 +195,18 @@ class OpenFinOpsConfig(_Model):
                 if value in seen:
                     raise ValueError(f"{kind}: duplicate {key} {value!r}")
                 seen.add(value)
+        seen = set()
+        for rule in self.showback.shared_costs:
+            if rule.id in seen:
+                raise ValueError(f"showback.shared_costs: duplicate id {rule.id!r}")
+            seen.add(rule.id)
         channels = {c.id for c in self.alert_channels}
-        for i, budget in enumerate(self.budgets):
-            missing = [c for c in budget.channels if c not in channels]
+        users = [(f"budgets[{i}].channels", b.channels) for i, b in enumerate(self.budgets)]
+        users.append(("anomalies.channels", self.anomalies.channels))
+        for where, used in users:
+            missing = [c for c in used if c not in channels]
             if missing:
-                raise ValueError(f"budgets[{i}].channels: unknown channel(s) {missing}; "
+                raise ValueError(f"{where}: unknown channel(s) {missing}; "
                                  f"expected ids from alert_channels {sorted(channels)}")
         return self
 

@@ -1,5 +1,6 @@
 """Pipeline steps shared by the CLI and the Airflow tasks: build a collector from config, load a window,
-write config tables (budgets, clusters) for dbt, record budget-threshold crossings."""
+write the config tables (budgets, clusters, shared-cost rules, anomaly settings) for dbt, record budget-threshold
+crossings."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import Connection
+from psycopg.types.json import Jsonb
 
 from collectors.base import Window
 from collectors.registry import all_datasets, collector_class
 from openfinops.collect_context import build_collector
-from openfinops.config import OpenFinOpsConfig, SourceConfig
+from openfinops.config import CostScope, OpenFinOpsConfig, SourceConfig
 from openfinops.loader import Loader, LoadResult, ensure_tables
 
 
@@ -39,39 +41,77 @@ def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connect
     return loader.load(collector, collector.align_window(effective_window(source, window)), batch_id=batch_id)
 
 
-CONFIG_DDL = """
+_SCOPE_COLUMNS = """scope_providers text[], scope_billing_account_ids text[], scope_sub_account_ids text[],
+    scope_services text[], scope_service_categories text[], scope_sources text[], scope_teams text[],
+    scope_environments text[], scope_tags jsonb"""
+CONFIG_DDL = f"""
 CREATE SCHEMA IF NOT EXISTS config;
 CREATE TABLE IF NOT EXISTS config.budgets (
     budget_id text PRIMARY KEY, budget_name text NOT NULL, amount numeric NOT NULL, currency text NOT NULL,
     period text NOT NULL, start_month int NOT NULL, thresholds int[] NOT NULL,
     scope_providers text[], scope_billing_account_ids text[], scope_sub_account_ids text[], scope_services text[],
     scope_service_categories text[], scope_sources text[], scope_teams text[], scope_environments text[],
-    channels text[] NOT NULL DEFAULT '{}'
+    channels text[] NOT NULL DEFAULT '{{}}'
 );
+-- columns added after the first release (a warehouse made by an older version gets them here)
+ALTER TABLE config.budgets ADD COLUMN IF NOT EXISTS scope_tags jsonb;
+ALTER TABLE config.budgets ADD COLUMN IF NOT EXISTS forecast_thresholds int[] NOT NULL DEFAULT '{{100}}';
 CREATE TABLE IF NOT EXISTS config.clusters (
     cluster_id text PRIMARY KEY, provider text NOT NULL, region text NOT NULL, nodes int NOT NULL,
     gpus_per_node int NOT NULL, gpu_type text
 );
+CREATE TABLE IF NOT EXISTS config.shared_cost_rules (
+    rule_id text PRIMARY KEY, description text NOT NULL, method text NOT NULL, recipients text[], weights jsonb,
+    {_SCOPE_COLUMNS}
+);
+CREATE TABLE IF NOT EXISTS config.anomaly_settings (
+    baseline_days int NOT NULL, min_history_days int NOT NULL, min_cost_delta numeric NOT NULL,
+    alert_min_severity text NOT NULL, channels text[] NOT NULL
+);
 """
 
 
+def _scope_values(scope: CostScope) -> tuple:
+    return (scope.providers, scope.billing_account_ids, scope.sub_account_ids, scope.services,
+            scope.service_categories, scope.sources, scope.teams, scope.environments,
+            Jsonb(scope.tags) if scope.tags is not None else None)
+
+
 def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
-    """Replace ``config.budgets`` and ``config.clusters`` with the config file's entries (one transaction), and
-    make sure every raw table exists (empty for source types that are not configured) so dbt can always build."""
+    """Replace the ``config.*`` tables (budgets, clusters, shared-cost rules, anomaly settings) with the config
+    file's entries (one transaction), and make sure every raw table exists (empty for source types that are not
+    configured) so dbt can always build."""
     ensure_tables(conn, all_datasets())
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(CONFIG_DDL)
         cur.execute("DELETE FROM config.budgets")
         cur.executemany(
-            "INSERT INTO config.budgets VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(b.id, b.name, b.amount, b.currency, b.period, b.start_month, b.thresholds, b.scope.providers,
-              b.scope.billing_account_ids, b.scope.sub_account_ids, b.scope.services, b.scope.service_categories,
-              b.scope.sources, b.scope.teams, b.scope.environments, b.channels) for b in cfg.budgets])
+            """INSERT INTO config.budgets (budget_id, budget_name, amount, currency, period, start_month, thresholds,
+                   forecast_thresholds, channels, scope_providers, scope_billing_account_ids, scope_sub_account_ids,
+                   scope_services, scope_service_categories, scope_sources, scope_teams, scope_environments,
+                   scope_tags)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(b.id, b.name, b.amount, b.currency, b.period, b.start_month, b.thresholds, b.forecast_thresholds,
+              b.channels, *_scope_values(b.scope)) for b in cfg.budgets])
         cur.execute("DELETE FROM config.clusters")
         cur.executemany("INSERT INTO config.clusters VALUES (%s, %s, %s, %s, %s, %s)",
                         [(c.cluster_id, c.provider, c.region, c.nodes, c.gpus_per_node, c.gpu_type)
                          for c in cfg.clusters])
-    return {"budgets": len(cfg.budgets), "clusters": len(cfg.clusters)}
+        cur.execute("DELETE FROM config.shared_cost_rules")
+        cur.executemany(
+            """INSERT INTO config.shared_cost_rules (rule_id, description, method, recipients, weights,
+                   scope_providers, scope_billing_account_ids, scope_sub_account_ids, scope_services,
+                   scope_service_categories, scope_sources, scope_teams, scope_environments, scope_tags)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(r.id, r.description, r.method, [t.lower() for t in r.recipients] if r.recipients else None,
+              Jsonb({k.lower(): str(v) for k, v in r.weights.items()}) if r.weights else None,
+              *_scope_values(r.scope)) for r in cfg.showback.shared_costs])
+        a = cfg.anomalies
+        cur.execute("DELETE FROM config.anomaly_settings")
+        cur.execute("INSERT INTO config.anomaly_settings VALUES (%s, %s, %s, %s, %s)",
+                    (a.baseline_days, a.min_history_days, a.min_cost_delta, a.alert_min_severity, a.channels))
+    return {"budgets": len(cfg.budgets), "clusters": len(cfg.clusters),
+            "shared_cost_rules": len(cfg.showback.shared_costs)}
 
 
 ALERTS_DDL = """
