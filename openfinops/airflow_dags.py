@@ -105,8 +105,14 @@ def resolve_window(params: dict, interval_start, interval_end) -> tuple[datetime
 
 def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -> DAG:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
-    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+    from cosmos.constants import (
+        PRODUCER_WATCHER_TASK_ID,
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        TestBehavior,
+        TestIndirectSelection,
+    )
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
     assets = sorted({a.name: a for s in cfg.sources for a in source_assets(cfg, s)}.items())
