@@ -61,8 +61,8 @@ CREATE TABLE IF NOT EXISTS config.clusters (
     gpus_per_node int NOT NULL, gpu_type text
 );
 CREATE TABLE IF NOT EXISTS config.shared_cost_rules (
-    rule_id text PRIMARY KEY, description text NOT NULL, method text NOT NULL, recipients text[], weights jsonb,
-    {_SCOPE_COLUMNS}
+    rule_id text PRIMARY KEY, rule_order int NOT NULL, description text NOT NULL, method text NOT NULL,
+    recipients text[], weights jsonb, {_SCOPE_COLUMNS}
 );
 CREATE TABLE IF NOT EXISTS config.anomaly_settings (
     baseline_days int NOT NULL, min_history_days int NOT NULL, min_cost_delta numeric NOT NULL,
@@ -99,13 +99,13 @@ def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
                          for c in cfg.clusters])
         cur.execute("DELETE FROM config.shared_cost_rules")
         cur.executemany(
-            """INSERT INTO config.shared_cost_rules (rule_id, description, method, recipients, weights,
+            """INSERT INTO config.shared_cost_rules (rule_id, rule_order, description, method, recipients, weights,
                    scope_providers, scope_billing_account_ids, scope_sub_account_ids, scope_services,
                    scope_service_categories, scope_sources, scope_teams, scope_environments, scope_tags)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            [(r.id, r.description, r.method, [t.lower() for t in r.recipients] if r.recipients else None,
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(r.id, i, r.description, r.method, [t.lower() for t in r.recipients] if r.recipients else None,
               Jsonb({k.lower(): str(v) for k, v in r.weights.items()}) if r.weights else None,
-              *_scope_values(r.scope)) for r in cfg.showback.shared_costs])
+              *_scope_values(r.scope)) for i, r in enumerate(cfg.showback.shared_costs, start=1)])
         a = cfg.anomalies
         cur.execute("DELETE FROM config.anomaly_settings")
         cur.execute("INSERT INTO config.anomaly_settings VALUES (%s, %s, %s, %s, %s)",
