@@ -7,7 +7,8 @@ What it produces (options ``datasets`` and ``providers`` select a subset):
 - ``cost_line_items``: FOCUS-shaped daily cost lines for AWS, Azure and GCP — several billing/sub accounts, services,
   regions, ``team``/``env`` tags with inconsistent key and value casing (and some untagged resources), daily credits
   (negative), and one AWS Savings Plan: a monthly purchase (billed, not effective) whose amortised cost lands on the
-  covered EC2 usage (effective, not billed).
+  covered EC2 usage (effective, not billed); and hourly lines per GPU cluster node (``resource_id`` = the node id of
+  ``node_metrics``, tag ``cluster``) on the cluster's provider.
 - ``databricks_usage``: ``system.billing.usage`` rows with the effective list price from ``system.billing.list_prices``.
 - ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule.
 - ``node_metrics``: hourly samples for every node of every configured cluster.
@@ -233,6 +234,12 @@ SAVINGS_PLAN_MONTHLY_MICRO = 9_300_000_000  # 9,300.00 USD per month
 SAVINGS_PLAN_SUB_ACCOUNT = "210000000011"
 SAVINGS_PLAN_SERVICE = "Amazon Elastic Compute Cloud"
 
+# GPU cluster nodes (config `clusters:`) are billed hourly per node, one line per node and hour, on the provider the
+# cluster runs on; resource_id = the node id of the node metrics, tags carry `cluster`. Demo rates, not a price list.
+CLUSTER_NODE_HOUR_MICRO = {"aws": 2_400_000, "gcp": 1_800_000, "azure": 2_100_000}
+CLUSTER_SUB_ACCOUNT = {"aws": "210000000012", "gcp": "ml-research-3302",
+                       "azure": "9b2f6c1e-0001-4a7d-9c10-000000000002"}
+
 
 @dataclass(frozen=True)
 class CostResource:
@@ -396,6 +403,7 @@ class DemoCollector(Collector):
                 else:
                     yield tuple(row)
             yield from self._savings_plan_rows(day, committed_rows, common)
+            yield from self._cluster_node_rows(day, provider, common)
             credit_micro = int(provider.credit_daily_micro * rng.uniform(0.9, 1.1))
             sub = provider.sub_accounts[0]
             yield (f"{provider.key}-credit:{day.isoformat()}", start, end, bp_start, bp_end, *common,
@@ -403,6 +411,30 @@ class DemoCollector(Collector):
                    "Credit", None, provider.credit_description, "Usage-Based", None, None, None, None, None,
                    _micro(-credit_micro), _micro(-credit_micro), Decimal(0), Decimal(0), "USD",
                    None, None, None, None, None)
+
+    def _cluster_node_rows(self, day: date, provider: ProviderSpec, common: tuple) -> Iterator[tuple]:
+        """One Usage line per node of each cluster on this provider and hour (billed whether the node is Ready)."""
+        bp_start, bp_end = _month_bounds(day)
+        rate = CLUSTER_NODE_HOUR_MICRO[provider.key]
+        sub = next(s for s in provider.sub_accounts if s[0] == CLUSTER_SUB_ACCOUNT[provider.key])
+        compute = provider.services[0]
+        for cluster in self.clusters:
+            if cluster.get("provider") != provider.key:
+                continue
+            cid = cluster["cluster_id"]
+            region = next((r for r in provider.regions if r[0] == cluster.get("region")), (cluster.get("region"), None))
+            tags = json.dumps({"cluster": cid, "env": "prod", "team": "ml"}, sort_keys=True)
+            sku = f"SKU-GPU-{_stable_int(provider.key, cluster.get('gpu_type')) % 10**6:06d}"
+            for n in range(int(cluster["nodes"])):
+                node = f"{cid}-node-{n:02d}"
+                for hour in range(24):
+                    start = _utc(day, hour)
+                    yield (f"{node}:{start.isoformat()}", start, start + timedelta(hours=1), bp_start, bp_end,
+                           *common, sub[0], sub[1], compute[0], compute[1], region[0], region[1], node, node, sku,
+                           "Usage", None, f"{cluster.get('gpu_type') or 'GPU'} node hour ({cid})", "Usage-Based",
+                           "Standard", Decimal(1), "Hours", _micro(rate), _micro(rate),
+                           _micro(rate), _micro(rate), _micro(rate), _micro(rate), "USD",
+                           None, None, None, None, tags)
 
     def _savings_plan_rows(self, day: date, covered: list[list], common: tuple) -> Iterator[tuple]:
         """Covered usage: billed 0, effective = the month's fee amortised per day, split by the rows' list cost.

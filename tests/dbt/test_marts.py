@@ -138,6 +138,68 @@ def test_cluster_health_counts_each_node_once(built_warehouse, cfg):
     assert any(n > h for n, h in mart.values()), "the demo has flaky nodes on some days"
 
 
+def raw_cluster_costs(url) -> dict:
+    """(cluster, node, UTC hour) -> effective cost, from the raw demo lines tagged with a cluster (all hourly)."""
+    out: dict = defaultdict(Decimal)
+    for start, end, resource, tags, effective in fetch(url, """
+            SELECT charge_period_start, charge_period_end, resource_id, tags, effective_cost
+            FROM raw.demo_cost_line_items WHERE tags::jsonb ? 'cluster'"""):
+        assert end - start == timedelta(hours=1)
+        out[(json.loads(tags)["cluster"] if isinstance(tags, str) else tags["cluster"], resource,
+             start.astimezone(UTC))] += effective
+    return dict(out)
+
+
+def test_cluster_cost_per_day_and_hour_counts_each_node_once(built_warehouse, cfg):
+    expected = raw_cluster_costs(built_warehouse.url)
+    nodes = {c.cluster_id: c.nodes for c in cfg.clusters}
+    assert {k[0] for k in expected} == set(nodes)
+    by_day: dict = defaultdict(Decimal)
+    by_hour: dict = defaultdict(Decimal)
+    billed_nodes: dict = defaultdict(set)
+    for (cluster, node, hour), cost in expected.items():
+        by_day[(cluster, hour.date())] += cost
+        by_hour[(cluster, hour.replace(tzinfo=None))] += cost
+        billed_nodes[(cluster, hour.date())].add(node)
+    daily = {(c, d): (cost, n) for c, d, cost, n in fetch(built_warehouse.url, """
+        SELECT cluster_id, metric_date, effective_cost, billed_nodes FROM marts.fct_cluster_health_daily""")}
+    for key, cost in by_day.items():
+        assert daily[key] == (cost, len(billed_nodes[key])), key
+        assert len(billed_nodes[key]) == nodes[key[0]]
+    hourly = {(c, h): cost for c, h, cost in fetch(built_warehouse.url, """
+        SELECT cluster_id, metric_hour, effective_cost FROM marts.fct_cluster_health_hourly""")}
+    assert {k: v for k, v in hourly.items() if v} == dict(by_hour)
+    # hourly health agrees with the daily mart: one row per configured cluster and hour of the metrics range
+    assert len(hourly) == len(daily) * 24
+
+
+def test_training_run_cost_is_the_cluster_cost_over_the_run(built_warehouse):
+    hour_cost: dict = defaultdict(Decimal)
+    for (cluster, _node, hour), cost in raw_cluster_costs(built_warehouse.url).items():
+        hour_cost[(cluster, hour)] += cost
+    runs = fetch(built_warehouse.url, """SELECT run_id, cluster_id, started_at, last_logged_at, total_steps,
+                                                run_cost, cost_per_step FROM marts.fct_llm_training_runs""")
+    assert runs
+    spans = {r[0]: (r[1], r[2], r[3]) for r in runs}
+    overlap: dict = defaultdict(dict)  # (cluster, hour) -> run -> fraction of the hour
+    for run_id, (cluster, start, end) in spans.items():
+        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        while hour < end:
+            part = (min(end, hour + timedelta(hours=1)) - max(start, hour)).total_seconds()
+            if part > 0:
+                overlap[(cluster, hour)][run_id] = Decimal(int(part)) / 3600
+            hour += timedelta(hours=1)
+    expected: dict = defaultdict(Decimal)
+    for key, parts in overlap.items():
+        for run_id, fraction in parts.items():
+            expected[run_id] += hour_cost.get(key, Decimal(0)) * fraction / len(parts)
+    for run_id, _cluster, _s, _e, steps, run_cost, per_step in runs:
+        assert abs(run_cost - expected[run_id]) < Decimal("0.000001"), run_id
+        assert run_cost > 0
+        if steps:
+            assert abs(per_step - run_cost / steps) < Decimal("0.000001")
+
+
 def test_reloading_and_rebuilding_leaves_totals_unchanged(built_warehouse):
     query = "SELECT provider_name, sum(billed_cost), sum(effective_cost), count(*) FROM marts.fct_cost_daily " \
             "GROUP BY 1 ORDER BY 1"
@@ -152,7 +214,8 @@ def test_every_mart_and_column_is_documented(built_warehouse):
     manifest = json.loads((ROOT / "dbt_project" / "target" / "manifest.json").read_text())
     marts = {n["name"]: n for n in manifest["nodes"].values()
              if n["resource_type"] == "model" and n["schema"] == "marts"}
-    assert {"fct_cost_daily", "fct_budget_status", "fct_cluster_health_daily"} <= set(marts)
+    assert {"fct_cost_daily", "fct_budget_status", "fct_cluster_health_daily", "fct_cluster_health_hourly",
+            "fct_llm_training_runs"} <= set(marts)
     for name, node in marts.items():
         assert node["description"].strip(), f"{name} has no description"
         assert "grain" in node["description"].lower(), f"{name} does not state its grain"

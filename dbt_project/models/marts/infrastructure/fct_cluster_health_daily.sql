@@ -6,6 +6,8 @@
 -- A node is healthy for the day when it was Ready in >= 90 % of its samples; nodes that did not report count
 -- as unhealthy. Status: 'healthy' when every node is healthy, 'critical' when fewer than 50 % are,
 -- 'degraded' otherwise. Utilisation averages are over the Ready samples of the day (percent, 2 decimals).
+-- Cost: the cluster's cost lines that day (tag `cluster`, see int_cluster_costs_hourly), summed per cluster and
+-- day before the join, so every node's cost counts once however many samples it has.
 with
 
 node_days as (
@@ -67,6 +69,18 @@ cluster_days as (
     group by node_days.cluster_id, node_days.metric_date
 ),
 
+cluster_day_costs as (
+    select
+        cluster_id,
+        cast(usage_hour as date) as metric_date,
+        min(billing_currency) as billing_currency,
+        count(distinct node_id) as billed_nodes,
+        sum(billed_cost) as billed_cost,
+        sum(effective_cost) as effective_cost
+    from {{ ref('int_cluster_costs_hourly') }}
+    group by cluster_id, cast(usage_hour as date)
+),
+
 spine as (
     select
         clusters.cluster_id,
@@ -90,12 +104,23 @@ final as (
             when coalesce(cluster_days.healthy_nodes, 0) >= spine.nodes then 'healthy'
             when coalesce(cluster_days.healthy_nodes, 0) < 0.5 * spine.nodes then 'critical'
             else 'degraded'
-        end as status
+        end as status,
+        cast(coalesce(cluster_day_costs.billed_nodes, 0) as integer) as billed_nodes,
+        cluster_day_costs.billing_currency,
+        coalesce(cluster_day_costs.billed_cost, 0) as billed_cost,
+        coalesce(cluster_day_costs.effective_cost, 0) as effective_cost,
+        cast(
+            cluster_day_costs.effective_cost / nullif(cluster_days.healthy_nodes, 0) as numeric(18, 6)
+        ) as effective_cost_per_healthy_node
     from spine
     left join cluster_days
         on
             spine.cluster_id = cluster_days.cluster_id
             and spine.metric_date = cluster_days.metric_date
+    left join cluster_day_costs
+        on
+            spine.cluster_id = cluster_day_costs.cluster_id
+            and spine.metric_date = cluster_day_costs.metric_date
 )
 
 select * from final

@@ -1,6 +1,9 @@
 -- One row per LLM training run: progress, loss, throughput and GPU memory.
 -- Grain: run_id. Figures cover the metrics loaded so far: a run still going (or one that started before the
 -- loaded range) shows what was logged; total_steps = last_step - first_step, steps trained in the loaded data.
+-- Cost: the effective cost of the run's cluster (int_cluster_costs_hourly) over [started_at, last_logged_at]: each
+-- cluster hour counts by the fraction of it the run covers, split evenly among the runs on that cluster in that
+-- hour (so concurrent runs never count the same hour twice). cost_per_step = run_cost / total_steps.
 with
 
 steps as (
@@ -41,6 +44,57 @@ runs as (
     group by run_id
 ),
 
+cluster_hours as (
+    select
+        cluster_id,
+        usage_hour at time zone 'UTC' as hour_start,
+        min(billing_currency) as billing_currency,
+        sum(effective_cost) as effective_cost
+    from {{ ref('int_cluster_costs_hourly') }}
+    group by cluster_id, usage_hour
+),
+
+run_hours as (
+    select
+        runs.run_id,
+        cluster_hours.cluster_id,
+        cluster_hours.hour_start,
+        cluster_hours.billing_currency,
+        cluster_hours.effective_cost,
+        cast(extract(epoch from (
+            least(runs.last_logged_at, cluster_hours.hour_start + interval '1 hour')
+            - greatest(runs.started_at, cluster_hours.hour_start)
+        )) as numeric) / 3600 as hour_fraction
+    from runs
+    inner join cluster_hours
+        on
+            runs.cluster_id = cluster_hours.cluster_id
+            and runs.last_logged_at > cluster_hours.hour_start
+            and runs.started_at < cluster_hours.hour_start + interval '1 hour'
+),
+
+hour_concurrency as (
+    select
+        cluster_id,
+        hour_start,
+        count(*) as runs_in_hour
+    from run_hours
+    group by cluster_id, hour_start
+),
+
+run_costs as (
+    select
+        run_hours.run_id,
+        min(run_hours.billing_currency) as billing_currency,
+        sum(run_hours.effective_cost * run_hours.hour_fraction / hour_concurrency.runs_in_hour) as run_cost
+    from run_hours
+    inner join hour_concurrency
+        on
+            run_hours.cluster_id = hour_concurrency.cluster_id
+            and run_hours.hour_start = hour_concurrency.hour_start
+    group by run_hours.run_id
+),
+
 final as (
     select
         runs.run_id,
@@ -58,8 +112,13 @@ final as (
         runs.last_loss,
         round(runs.avg_tokens_per_second, 0) as avg_tokens_per_second,
         runs.peak_gpu_memory_used_gb,
-        runs.gpu_count
+        runs.gpu_count,
+        run_costs.billing_currency,
+        cast(coalesce(run_costs.run_cost, 0) as numeric(18, 6)) as run_cost,
+        cast(run_costs.run_cost / nullif(runs.last_step - runs.first_step, 0) as numeric(18, 6)) as cost_per_step
     from runs
+    left join run_costs
+        on runs.run_id = run_costs.run_id
 )
 
 select * from final
