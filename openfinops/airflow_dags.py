@@ -126,7 +126,7 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
     conn_id = cfg.warehouse.connection_id
     with DAG(
         dag_id="transform",
-        description="dbt build of staging, FOCUS intermediate and marts; then budget threshold crossings",
+        description="dbt build of staging, FOCUS intermediate and marts; then budget and anomaly alerts",
         schedule=schedule,
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
@@ -137,8 +137,9 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
 ### transform
 Runs when any raw table is updated ({len(assets)} raw Assets). Steps: write budgets/clusters from the config file to
 `config.*`; one `dbt build` through Cosmos in watcher mode (the producer task runs it; one task per model and per
-model's tests shows each node's result); record newly crossed budget
-thresholds in `alerts.budget_threshold_crossings` (each crossing once).
+model's tests shows each node's result); `detect_alerts` records new budget threshold crossings (actual and forecast)
+and anomalies; `deliver_alerts` sends each once per channel (Slack, webhook, e-mail) and records it in
+`alerts.notifications`.
 """,
     ) as dag:
 
@@ -171,16 +172,35 @@ thresholds in `alerts.budget_threshold_crossings` (each crossing once).
                                        invocation_mode=InvocationMode.SUBPROCESS),
         )
 
-        @task(task_id="record_budget_alerts")
-        def record_budget_alerts(run_id=None) -> int:
-            from openfinops import pipeline
+        @task(task_id="detect_alerts")
+        def detect_alerts(run_id=None) -> dict:
+            """Record new budget threshold crossings (actual, forecast) and anomalies (openfinops/alerts.py)."""
+            from openfinops import alerts
+            from openfinops.config import load_config
 
+            run_cfg = load_config(config_path)
             with warehouse_connection(conn_id) as conn:
-                new = pipeline.record_budget_alerts(conn, detected_by=run_id)
-            print(pipeline.describe_crossings(new))
-            return len(new)
+                detected = alerts.detect(run_cfg, conn, detected_by=run_id)
+            print(detected.describe())
+            return {"budget_crossings": len(detected.crossings), "anomalies": len(detected.anomalies)}
 
-        sync_config() >> dbt >> record_budget_alerts()
+        @task(task_id="deliver_alerts")
+        def deliver_alerts(run_id=None) -> dict:
+            """Send each recorded alert once per channel; fails (after sending the rest) when a channel fails."""
+            from openfinops import alerts
+            from openfinops.config import load_config
+
+            run_cfg = load_config(config_path)
+            with warehouse_connection(conn_id) as conn:
+                try:
+                    report = alerts.deliver(run_cfg, conn, sent_by=run_id)
+                except alerts.DeliveryError as exc:
+                    print(exc.report.summary())
+                    raise
+            print(report.summary())
+            return {"sent": len(report.sent)}
+
+        sync_config() >> dbt >> detect_alerts() >> deliver_alerts()
         # Watcher mode: one `dbt build` (the producer) runs the whole project and reports each node's result; every
         # model / test task shows that result. The producer is made upstream of the root node tasks, so a node task
         # never waits on a producer that has not started (Cosmos does this itself only for DbtDag).

@@ -4,7 +4,8 @@
     openfinops collect SOURCE_ID --start YYYY-MM-DD --end YYYY-MM-DD
     openfinops sync-config
     openfinops transform [dbt args...]
-    openfinops alerts
+    openfinops alerts [--no-deliver]
+    openfinops alert-sink [--inbox DIR] [--http-port 8099] [--smtp-port 8025]
     openfinops dbt ARGS...
     openfinops export-focus --start YYYY-MM-DD --end YYYY-MM-DD --out FILE(.csv|.csv.gz|.parquet)
 """
@@ -74,9 +75,40 @@ def cmd_dbt(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    """Detect new budget crossings / anomalies, then deliver every alert not yet sent (as the transform DAG does).
+    Channels given by ``connection_id`` read Airflow connections (``AIRFLOW_CONN_<ID>`` variables)."""
+    from openfinops import alerts
+
+    cfg = load_config(args.config)
     with connect() as conn:
-        new = pipeline.record_budget_alerts(conn, detected_by="cli")
-    print(pipeline.describe_crossings(new))
+        print(alerts.detect(cfg, conn, detected_by="cli").describe())
+        if args.no_deliver:
+            return 0
+        try:
+            report = alerts.deliver(cfg, conn, sent_by="cli")
+        except alerts.DeliveryError as exc:
+            print(exc.report.summary())
+            raise
+    print(report.summary())
+    return 0
+
+
+def cmd_alert_sink(args: argparse.Namespace) -> int:
+    """Serve the local alert sink until interrupted (SIGINT / SIGTERM)."""
+    import signal
+    import threading
+    from pathlib import Path
+
+    from openfinops.alert_sink import AlertSink
+
+    inbox = Path(args.inbox or Path(os.environ.get("OPENFINOPS_STATE_DIR") or ".openfinops") / "alerts-inbox")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with AlertSink(inbox, host=args.host, http_port=args.http_port, smtp_port=args.smtp_port) as sink:
+        print(f"alert sink: http://{sink.host}:{sink.http_port} (POST /slack/..., /openfinops-alerts), "
+              f"smtp://{sink.host}:{sink.smtp_port}; inbox {inbox}", flush=True)
+        stop.wait()
     return 0
 
 
@@ -107,7 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_sync_config)
     p = sub.add_parser("transform", help="sync config tables, then dbt build (extra args go to dbt)")
     p.set_defaults(func=cmd_transform, dbt_args=[])
-    sub.add_parser("alerts", help="record newly crossed budget thresholds").set_defaults(func=cmd_alerts)
+    p = sub.add_parser("alerts", help="record new budget threshold crossings and cost anomalies, then send every "
+                                      "alert not yet sent to its channels")
+    p.add_argument("--no-deliver", action="store_true", help="only record (detect), send nothing")
+    p.set_defaults(func=cmd_alerts)
+    p = sub.add_parser("alert-sink", help="local HTTP + SMTP receiver for the demo's alert channels")
+    p.add_argument("--inbox", help="directory of the received-message files (default .openfinops/alerts-inbox)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--http-port", type=int, default=8099)
+    p.add_argument("--smtp-port", type=int, default=8025)
+    p.set_defaults(func=cmd_alert_sink)
     p = sub.add_parser("export-focus", help="write the unified cost model for [start, end) as a FOCUS 1.2 file")
     p.add_argument("--start", type=_date, required=True, help="first charge day (inclusive), YYYY-MM-DD")
     p.add_argument("--end", type=_date, required=True, help="last charge day (exclusive), YYYY-MM-DD")

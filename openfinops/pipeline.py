@@ -1,11 +1,11 @@
 """Pipeline steps shared by the CLI and the Airflow tasks: build a collector from config, load a window,
-write the config tables (budgets, clusters, shared-cost rules, anomaly settings) for dbt, record budget-threshold
-crossings."""
+write the config tables (budgets, clusters, shared-cost rules, anomaly settings) for dbt. Alerts: see
+openfinops/alerts.py."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from psycopg import Connection
@@ -13,6 +13,8 @@ from psycopg.types.json import Jsonb
 
 from collectors.base import Window
 from collectors.registry import all_datasets, collector_class
+from openfinops import alerts
+from openfinops.alerts import ALERTS_DDL  # noqa: F401 - re-exported for callers of the first release
 from openfinops.collect_context import build_collector
 from openfinops.config import CostScope, OpenFinOpsConfig, SourceConfig
 from openfinops.loader import Loader, LoadResult, ensure_tables
@@ -64,6 +66,7 @@ CREATE TABLE IF NOT EXISTS config.shared_cost_rules (
     rule_id text PRIMARY KEY, rule_order int NOT NULL, description text NOT NULL, method text NOT NULL,
     recipients text[], weights jsonb, {_SCOPE_COLUMNS}
 );
+ALTER TABLE config.shared_cost_rules ADD COLUMN IF NOT EXISTS rule_order int;
 CREATE TABLE IF NOT EXISTS config.anomaly_settings (
     baseline_days int NOT NULL, min_history_days int NOT NULL, min_cost_delta numeric NOT NULL,
     alert_min_severity text NOT NULL, channels text[] NOT NULL
@@ -114,41 +117,14 @@ def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
             "shared_cost_rules": len(cfg.showback.shared_costs)}
 
 
-ALERTS_DDL = """
-CREATE SCHEMA IF NOT EXISTS alerts;
-CREATE TABLE IF NOT EXISTS alerts.budget_threshold_crossings (
-    budget_id text NOT NULL, period_start date NOT NULL, threshold_pct int NOT NULL, kind text NOT NULL,
-    period_end date NOT NULL, budget_amount numeric NOT NULL, actual_cost numeric NOT NULL,
-    utilisation_pct numeric NOT NULL, billing_currency text NOT NULL, detected_at timestamptz NOT NULL,
-    detected_by text, delivered_at timestamptz,
-    PRIMARY KEY (budget_id, period_start, threshold_pct, kind)
-);
-"""
-
-
 def record_budget_alerts(conn: Connection, detected_by: str | None = None) -> list[tuple]:
-    """Insert each newly crossed (budget, period, threshold) from ``marts.fct_budget_status`` once; returns the new
-    crossings. A crossing already recorded is never recorded again, whatever the number of re-runs or back-fills.
-    Delivery (Slack, webhook, e-mail) reads ``delivered_at IS NULL`` rows in a later step."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute(ALERTS_DDL)
-        cur.execute("""
-            INSERT INTO alerts.budget_threshold_crossings
-                (budget_id, period_start, threshold_pct, kind, period_end, budget_amount, actual_cost,
-                 utilisation_pct, billing_currency, detected_at, detected_by)
-            SELECT s.budget_id, s.period_start, t.threshold_pct, 'actual', s.period_end, s.budget_amount,
-                   s.actual_cost, s.utilisation_pct, s.billing_currency, %s, %s
-            FROM marts.fct_budget_status AS s
-            CROSS JOIN LATERAL unnest(s.thresholds) AS t (threshold_pct)
-            WHERE s.utilisation_pct >= t.threshold_pct
-            ON CONFLICT DO NOTHING
-            RETURNING budget_id, period_start, threshold_pct, kind, utilisation_pct
-        """, (datetime.now(UTC), detected_by))
-        return cur.fetchall()
+    """Record each newly crossed (budget, period, threshold, kind) from ``marts.fct_budget_status`` once, kinds
+    ``actual`` and ``forecast``; returns the new crossings. Kept for callers of the first release: the alert steps
+    (detection of anomalies too, and delivery) are :func:`openfinops.alerts.detect` and
+    :func:`openfinops.alerts.deliver`."""
+    return alerts.detect_budget_crossings(conn, detected_by)
 
 
 def describe_crossings(new: list[tuple]) -> str:
     """Human-readable lines for what :func:`record_budget_alerts` returned (CLI output and task log)."""
-    lines = [f"budget {b} period {p}: crossed {t}% ({kind}), utilisation {u}%" for b, p, t, kind, u in new]
-    lines.append(f"{len(new)} new budget threshold crossing(s) recorded in alerts.budget_threshold_crossings")
-    return "\n".join(lines)
+    return alerts.Detected(new, []).describe()

@@ -13,6 +13,11 @@ export AIRFLOW__COSMOS__CACHE_DIR="$OPENFINOPS_STATE_DIR/cosmos-cache"
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
 # The warehouse as an Airflow connection (credentials from the environment only, never in git or the metadata DB).
 export AIRFLOW_CONN_OPENFINOPS_WAREHOUSE="$OPENFINOPS_WAREHOUSE_URL"
+# The e-mail alert channel's SMTP server (config: alert_channels finops-email, connection_id openfinops_smtp).
+# Default: the demo's local alert sink (scripts/alert_sink.sh, no TLS, no login); set it to reach a real server.
+if [ -z "${AIRFLOW_CONN_OPENFINOPS_SMTP:-}" ]; then
+  export AIRFLOW_CONN_OPENFINOPS_SMTP='{"conn_type": "smtp", "host": "127.0.0.1", "port": 8025, "extra": {"disable_ssl": true, "disable_tls": true, "from_email": "openfinops@localhost", "timeout": 30}}'
+fi
 # Fixed logins with generated passwords (see $OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json).
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json"

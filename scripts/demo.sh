@@ -16,9 +16,10 @@ step 4 "Airflow metadata (db migrate, DAG serialisation)"
 bash "$OPENFINOPS_ROOT/scripts/airflow.sh" init
 step 5 "Superset metadata (db upgrade, admin, init)"
 bash "$OPENFINOPS_ROOT/scripts/superset.sh" init
-step 6 "start Airflow (scheduler, dag-processor, triggerer, API server)"
+step 6 "start the local alert sink (Slack/webhook on :8099, SMTP on :8025) and Airflow"
+bash "$OPENFINOPS_ROOT/scripts/alert_sink.sh" start
 bash "$OPENFINOPS_ROOT/scripts/airflow.sh" start
-step 7 "load $DAYS days through the collect DAGs, then the Asset-triggered transform (dbt) and budget alerts"
+step 7 "load $DAYS days through the collect DAGs, then the Asset-triggered transform (dbt) and the alerts"
 (. "$OPENFINOPS_ROOT/scripts/airflow_env.sh"
  "$AIRFLOW_PY" "$OPENFINOPS_ROOT/scripts/demo_run.py" --days "$DAYS" \
    --password-file "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
@@ -35,7 +36,9 @@ OpenFinOps demo is running.
   Airflow   http://127.0.0.1:${OPENFINOPS_AIRFLOW_PORT:-8080}   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json
   Superset  http://127.0.0.1:${OPENFINOPS_SUPERSET_PORT:-8088}/superset/dashboard/overview/   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/superset.env
   Warehouse $(echo "$OPENFINOPS_WAREHOUSE_URL" | sed -E 's#//([^:]+):[^@]+@#//\1:***@#')   (password in $OPENFINOPS_CREDENTIALS_DIR/postgres.env)
-  CLI       bin/openfinops sources | collect SOURCE --start D --end D | transform
+  Alerts    sent by the transform DAG to the local sink: $OPENFINOPS_STATE_DIR/alerts-inbox/{slack,webhook,email}.jsonl
+            ($(psql "$OPENFINOPS_WAREHOUSE_URL" -X -A -t -c "SELECT count(*) FROM alerts.notifications" 2>/dev/null || echo "?") message(s) recorded in alerts.notifications)
+  CLI       bin/openfinops sources | collect SOURCE --start D --end D | transform | alerts
 Billed cost in marts.fct_cost_daily (last $DAYS days):
 $(echo "$totals" | sed 's/^/  /')
 Stop everything: make stop

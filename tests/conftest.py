@@ -40,7 +40,9 @@ os.environ.update({
     "OPENFINOPS_DBT_BIN": str(ROOT / ".venv" / "dbt" / "bin" / "dbt"),
 })
 
-DEMO_START = date(2026, 9, 28)  # 35 days across two month boundaries (Savings Plan purchases on Oct 1 and Nov 1)
+# 36 days across two month boundaries (Savings Plan purchases on Oct 1 and Nov 1); the demo's cost spike on Oct 11
+# has the 14 days of history an anomaly verdict needs
+DEMO_START = date(2026, 9, 27)
 DEMO_END = date(2026, 11, 2)
 
 
@@ -106,7 +108,7 @@ class BuiltWarehouse:
 
 @pytest.fixture(scope="session")
 def built_warehouse(cfg) -> Iterator[BuiltWarehouse]:
-    """35 days of demo data for every configured source, loaded through the CLI (real loader), then
+    """36 days of demo data for every configured source, loaded through the CLI (real loader), then
     ``openfinops transform`` (config tables + real ``dbt build``, tests included)."""
     url = create_database("ofo_built")
     for source in cfg.sources:

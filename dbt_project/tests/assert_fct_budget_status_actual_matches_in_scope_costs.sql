@@ -1,7 +1,8 @@
 -- Budget money identity, recomputed independently of int_budget_costs_daily and the period macros:
 -- for every fct_budget_status row, actual_cost = sum(effective_cost) of int_focus_costs lines with
 -- period_start <= charge_date < period_end, in the budget's currency, and inside the budget's scope
--- (scope written here with array containment instead of = any(), teams/environments compared lower-cased).
+-- (scope written here with array containment instead of = any(), teams/environments compared lower-cased, tags
+-- with jsonb containment instead of matching array elements).
 with
 
 budgets as (
@@ -38,6 +39,16 @@ recomputed as (
             and coalesce(budgets.scope_sources @> array[costs.source_id], true)
             and coalesce(lower(budgets.scope_teams::text)::text [] @> array[costs.team], true)
             and coalesce(lower(budgets.scope_environments::text)::text [] @> array[costs.environment], true)
+            -- tags: jsonb containment of the line's value (trimmed, lower-cased) in every configured key's list
+            and not exists (
+                select 1 as unmatched_key
+                from jsonb_object_keys(coalesce(budgets.scope_tags, '{}')) as scope_key (tag_key)
+                where not coalesce(
+                        lower(budgets.scope_tags ->> scope_key.tag_key)::jsonb
+                        @> to_jsonb(lower(trim(costs.tags ->> scope_key.tag_key))),
+                        false
+                    )
+            )
     group by status.budget_id, status.period_start, status.actual_cost
 )
 

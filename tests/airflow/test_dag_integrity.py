@@ -1,4 +1,5 @@
-"""DAG integrity: every DAG imports, is documented, tagged and retried (but the dbt build producer), and parsing needs no secret or network."""
+"""DAG integrity: every DAG imports, is documented, tagged and retried (but the dbt build producer), and parsing
+needs no secret or network."""
 
 import json
 import os
@@ -49,7 +50,11 @@ def test_collect_dags_emit_an_asset_per_raw_table_and_transform_listens(dagbag, 
     # dbt runs through Cosmos: one task per model inside the `dbt` group, after sync_config, before the alerts.
     dbt_tasks = [t for t in transform.task_ids if t.startswith("dbt.")]
     assert any("fct_cost_daily" in t for t in dbt_tasks) and any("fct_budget_status" in t for t in dbt_tasks)
-    assert transform.get_task("record_budget_alerts").upstream_task_ids
+    # the alert tasks come after the dbt task group: detect, then deliver
+    detect, deliver = transform.get_task("detect_alerts"), transform.get_task("deliver_alerts")
+    assert deliver.upstream_task_ids == {"detect_alerts"}
+    assert detect.upstream_task_ids and all(t.startswith("dbt.") for t in detect.upstream_task_ids)
+    assert not detect.downstream_task_ids - {"deliver_alerts"} and not deliver.downstream_task_ids
 
 
 def test_collect_schedule_has_a_daily_data_interval(dagbag):

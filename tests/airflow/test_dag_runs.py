@@ -1,5 +1,7 @@
-"""Real Airflow runs (dag.test) of a collect DAG and of the transform DAG (Cosmos -> real dbt) on real PostgreSQL."""
+"""Real Airflow runs (dag.test) of a collect DAG and of the transform DAG (Cosmos -> real dbt -> alerts delivered to
+the local alert sink) on real PostgreSQL."""
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -8,6 +10,7 @@ import pytest
 
 from collectors.base import Window
 from collectors.demo import COST_LINE_ITEMS
+from openfinops.alert_sink import AlertSink
 from openfinops.collect_context import build_collector
 from tests.conftest import run_cli
 
@@ -17,6 +20,20 @@ def warehouse_conn_env(monkeypatch, empty_db):
     monkeypatch.setenv("AIRFLOW_CONN_OPENFINOPS_WAREHOUSE", empty_db)
     monkeypatch.setenv("OPENFINOPS_WAREHOUSE_URL", empty_db)
     return empty_db
+
+
+@pytest.fixture
+def alert_sink(monkeypatch, tmp_path):
+    """The demo's local alert sink on free ports; the config's channels (env defaults) and SMTP connection point
+    at it, as `make demo` does."""
+    with AlertSink(tmp_path / "alerts-inbox", http_port=0, smtp_port=0) as sink:
+        base = f"http://127.0.0.1:{sink.http_port}"
+        monkeypatch.setenv("OPENFINOPS_SLACK_WEBHOOK_URL", f"{base}/slack/services/T00000000/B00000000/test")
+        monkeypatch.setenv("OPENFINOPS_ALERT_WEBHOOK_URL", f"{base}/openfinops-alerts")
+        monkeypatch.setenv("AIRFLOW_CONN_OPENFINOPS_SMTP", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": sink.smtp_port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "openfinops@localhost"}}))
+        yield sink
 
 
 def raw_day_totals(url):
@@ -52,10 +69,12 @@ def test_collect_dag_params_backfill_a_range_in_one_run(airflow_db, dagbag, ware
     assert days == [date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]
 
 
-def test_transform_dag_builds_marts_and_records_budget_crossings_once(airflow_db, dagbag, cfg, warehouse_conn_env):
+def test_transform_dag_builds_marts_and_sends_each_alert_once(airflow_db, dagbag, cfg, warehouse_conn_env,
+                                                              alert_sink):
     url = warehouse_conn_env
+    # from Sep 27: the demo's Oct 11 cost spike then has the 14 days of history an anomaly verdict needs
     for source in cfg.sources:
-        run_cli("collect", source.id, "--start", "2026-10-01", "--end", "2026-11-02", url=url)
+        run_cli("collect", source.id, "--start", "2026-09-27", "--end", "2026-11-02", url=url)
     dag = dagbag.dags["transform"]
     run = dag.test(logical_date=datetime(2026, 11, 2, tzinfo=UTC))
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances() if ti.state != "success"]
@@ -64,15 +83,41 @@ def test_transform_dag_builds_marts_and_records_budget_crossings_once(airflow_db
             "SELECT billed_cost FROM raw.demo_cost_line_items").fetchall()), Decimal(0))
         mart_cloud = conn.execute("""SELECT sum(billed_cost) FROM marts.fct_cost_daily
                                      WHERE provider_name IN ('AWS', 'Microsoft Azure', 'Google Cloud')""").fetchone()[0]
-        crossings = conn.execute("SELECT count(*) FROM alerts.budget_threshold_crossings").fetchone()[0]
+        crossings = conn.execute("SELECT count(*) FROM alerts.budget_threshold_crossings "
+                                 "WHERE kind = 'actual'").fetchone()[0]
+        forecast_crossings = conn.execute("SELECT count(*) FROM alerts.budget_threshold_crossings "
+                                          "WHERE kind = 'forecast'").fetchone()[0]
         budgets = conn.execute("SELECT count(*) FROM config.budgets").fetchone()[0]
         over = conn.execute("""SELECT count(*) FROM marts.fct_budget_status s, unnest(s.thresholds) t
                                WHERE s.utilisation_pct >= t""").fetchone()[0]
+        forecast_over = conn.execute("""
+            SELECT count(*) FROM marts.fct_budget_status s, unnest(s.forecast_thresholds) t
+            WHERE s.forecast_utilisation_pct >= t AND s.utilisation_pct < t""").fetchone()[0]
+        per_budget = dict(conn.execute("SELECT budget_id, count(*) FROM alerts.budget_threshold_crossings "
+                                       "GROUP BY 1").fetchall())
+        anomalies = conn.execute("SELECT count(*) FROM alerts.cost_anomalies").fetchone()[0]
+        sent = dict(conn.execute("SELECT channel_type, count(*) FROM alerts.notifications GROUP BY 1").fetchall())
     assert mart_cloud == raw_total
     assert budgets == len(cfg.budgets)
     assert crossings == over > 0
-    # A second run (dbt tasks marked success to save time) records no crossing twice.
+    assert forecast_crossings == forecast_over
+    assert anomalies > 0
+    # deliver_alerts: each recorded alert once to each of its channels, all of it received by the sink
+    channels = {c.id: c.type for c in cfg.alert_channels}
+    expected = {"slack": 0, "webhook": 0, "email": 0}
+    for budget in cfg.budgets:
+        for channel in budget.channels:
+            expected[channels[channel]] += per_budget.get(budget.id, 0)
+    for channel in cfg.anomalies.channels:
+        expected[channels[channel]] += anomalies
+    assert {k: sent.get(k, 0) for k in expected} == expected and expected["slack"] > 0
+    received = {k: len(alert_sink.inbox.read(k)) for k in expected}
+    assert received == expected
+    # A second run (dbt tasks marked success to save time) records and sends nothing twice.
     again = dag.test(logical_date=datetime(2026, 11, 3, tzinfo=UTC), mark_success_pattern=r"^dbt\.")
     assert again.state == "success"
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM alerts.budget_threshold_crossings").fetchone()[0] == crossings
+        assert conn.execute("SELECT count(*) FROM alerts.budget_threshold_crossings "
+                            "WHERE kind = 'actual'").fetchone()[0] == crossings
+        assert conn.execute("SELECT count(*) FROM alerts.notifications").fetchone()[0] == sum(expected.values())
+    assert {k: len(alert_sink.inbox.read(k)) for k in expected} == received

@@ -7,17 +7,26 @@ Sources in this warehouse (its own database, so the demo warehouse stays demo-on
 - the three FOCUS 1.2 samples of ../shared/data (AWS, Azure, GCP; May 2026) through ``focus_file``;
 - AWS Cost Explorer (moto server): a 3-page result for 2026-06-01..03, plus May 2026 aggregates for one linked
   account the AWS sample covers (the export must win: excluded) and one it does not (kept);
-- Azure Cost Management Query API (local HTTPS fake): ActualCost and AmortizedCost for 2026-06-01..02, two pages.
+- Azure Cost Management Query API (local HTTPS fake): ActualCost and AmortizedCost for 2026-06-01..02, two pages;
+- Google Cloud Billing export in BigQuery (BigQuery REST fake, service-account key through an Airflow
+  ``google_cloud_platform`` connection): a standard usage cost export for May 2026, two projects, four days, with
+  credits and tax lines, served in pages.
+
+GCP has two line-item sources here (the FOCUS sample and the BigQuery export), and the precedence rule only drops API
+aggregates: two line-item sources for the same project and month would both be counted. The export therefore uses a
+billing account and projects the GCP sample does not have (as two real billing accounts would be), so every expected
+figure is well defined: Google Cloud per day in May = sample + export, the export alone = its billing account.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,6 +40,15 @@ from openfinops import pipeline
 from openfinops.config import load_config
 from tests.conftest import SHARED_DATA, create_database, drop_database, run_cli
 from tests.fakes.azure_cost_api import AzureCostApiFake, Page, make_tls_files
+from tests.fakes.bigquery_api import FakeBigQuery
+from tests.fakes.gcp_billing_export import (
+    RESULT_SCHEMA,
+    export_row,
+    key_secrets,
+    keyfile,
+    query_result,
+    service_account_key,
+)
 from tests.fakes.moto_server import MotoServer
 
 SAMPLES = {"AWS": "aws", "Microsoft Azure": "azure", "Google Cloud": "gcp"}
@@ -42,6 +60,17 @@ COVERED_ACCOUNT = "200000000011"  # a SubAccountId of the AWS FOCUS sample
 UNCOVERED_ACCOUNT = "666666666666"
 SUBSCRIPTION = "5d1e0c2b-0000-4c00-8000-00000000abcd"
 CENT = Decimal("0.01")
+NANO = Decimal("0.000000001")
+# GCP billing export: an account and projects the GCP FOCUS sample does not have (see the module docstring).
+GCP_BILLING_ACCOUNT = "01C9D8-E7F6A5-B4C3D2"
+GCP_TABLE = "finops-billing-2b7e.billing_export.gcp_billing_export_v1_01C9D8_E7F6A5_B4C3D2"
+GCP_PROJECTS = (
+    {"id": "retail-web-prod-3b1c", "number": "523456789012", "name": "Retail web production",
+     "labels": (("team", "web"), ("env", "prod"))},
+    {"id": "analytics-dw-9e4f", "number": "587654321098", "name": "Analytics warehouse", "labels": (("team", "data"),)},
+)
+GCP_DAYS = (date(2026, 5, 10), date(2026, 5, 11), date(2026, 5, 12), date(2026, 5, 31))  # the 31st: no sample line
+GCP_PAGE_SIZE = 10
 
 
 def sample_path(slug: str) -> Path:
@@ -161,6 +190,53 @@ def azure_totals() -> dict[tuple[str, date], list[Decimal]]:
     return dict(out)
 
 
+# --- Google Cloud Billing export (BigQuery): export rows, served as the collector's query result ------------------
+def gcp_export_rows() -> list[dict]:
+    """Two projects x four days x three SKUs (at 03:00 and 23:00 UTC), nine-decimal costs, credits on Compute Engine
+    (sustained use + committed use) and BigQuery (free tier), and one tax line per project and day."""
+    rng = random.Random(20260510)
+    skus = (
+        (("6F81-5844-456A", "Compute Engine"), ("CF4E-A0C7-E3BF", "N2 Instance Core running in Americas"),
+         (("SUSTAINED_USAGE_DISCOUNT", "Sustained Usage Discount"),
+          ("COMMITTED_USAGE_DISCOUNT", "Committed Usage Discount: CPU"))),
+        (("95FF-2EF5-5EA1", "Cloud Storage"), ("E5F0-6A5D-7BAD", "Standard Storage US Multi-region"), ()),
+        (("24E6-581D-38E5", "BigQuery"), ("3362-E469-6BEF", "Analysis"), (("FREE_TIER", "Free tier"),)),
+    )
+    rows = []
+    for day in GCP_DAYS:
+        for project in GCP_PROJECTS:
+            for service, sku, credit_kinds in skus:
+                for hour in (3, 23):
+                    cost = Decimal(rng.randrange(1, 60_000_000_000)) * NANO
+                    credits = tuple((kind, name, -(cost * Decimal(rng.randrange(5, 40)) / 100).quantize(NANO))
+                                    for kind, name in credit_kinds)
+                    rows.append(export_row(
+                        billing_account=GCP_BILLING_ACCOUNT, project=project, service=service, sku=sku,
+                        start=datetime(day.year, day.month, day.day, hour, tzinfo=UTC), cost=cost, credits=credits,
+                        labels=(("team", "web" if project is GCP_PROJECTS[0] else "data"),),
+                        usage=(Decimal(rng.randrange(1, 10**9)) * NANO, "seconds",
+                               Decimal(rng.randrange(1, 10**6)) * NANO, "hour")))
+            rows.append(export_row(
+                billing_account=GCP_BILLING_ACCOUNT, project=project, service=("", "Invoice"), sku=("", "Tax"),
+                start=datetime(day.year, day.month, day.day, tzinfo=UTC), hours=24, cost=Decimal("1.234567891"),
+                cost_type="tax", region=None))
+    return rows
+
+
+GCP_ROWS = gcp_export_rows()
+
+
+def gcp_totals(rows: list[dict]) -> dict[tuple[str, date], list[Decimal]]:
+    """Per (provider, usage day): cost + credits (credits negative), billed and effective alike (the standard export
+    has no amortisation)."""
+    out: dict = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for row in rows:
+        net = row["cost"] + sum((c["amount"] for c in row["credits"]), Decimal(0))
+        key = ("Google Cloud", row["usage_start_time"].date())
+        out[key] = [out[key][0] + net, out[key][1] + net]
+    return dict(out)
+
+
 def add(*parts: dict) -> dict[tuple[str, date], list[Decimal]]:
     out: dict = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for part in parts:
@@ -175,6 +251,8 @@ class CloudWarehouse:
     config: Path
     load_results: dict[str, list]
     dbt_output: str
+    gcp_secrets: list[str]  # the service-account key id and key body lines, and the access tokens the fake issued
+    gcp_pages: int  # getQueryResults calls the collector made
 
 
 @pytest.fixture(scope="module")
@@ -184,9 +262,16 @@ def cloud_warehouse(tmp_path_factory) -> Iterator[CloudWarehouse]:
     tls = make_tls_files(tmp / "tls")
     url = create_database("ofo_cloud")
     saved = dict(os.environ)
+    private_key, public_key = service_account_key()
     try:
-        with MotoServer() as moto, AzureCostApiFake(tls) as azure:
+        with MotoServer() as moto, AzureCostApiFake(tls) as azure, FakeBigQuery(public_key_pem=public_key) as bq:
             azure.pages_for = azure_pages
+            bq.serve(RESULT_SCHEMA, query_result(GCP_ROWS))
+            gcp_key = keyfile(bq.token_uri, private_key, "finops-billing-2b7e",
+                              "recon-collector@finops-billing-2b7e.iam.gserviceaccount.com")
+            os.environ["AIRFLOW_CONN_GCP_RECON"] = json.dumps({
+                "conn_type": "google_cloud_platform",
+                "extra": {"keyfile_dict": json.dumps(gcp_key), "project": "finops-billing-2b7e", "location": "US"}})
             os.environ["REQUESTS_CA_BUNDLE"] = tls.ca_bundle
             os.environ["AIRFLOW_CONN_AWS_RECON"] = json.dumps({
                 "conn_type": "aws", "login": "AKIAIOSFODNN7EXAMPLE", "password": "recon-aws-secret",
@@ -206,6 +291,10 @@ def cloud_warehouse(tmp_path_factory) -> Iterator[CloudWarehouse]:
                     {"id": "azure-query", "type": "azure_cost_query", "connection_id": "azure_recon",
                      "lookback_days": 0,
                      "options": {"scope": f"subscriptions/{SUBSCRIPTION}", "endpoint": azure.base_url}},
+                    {"id": "gcp-billing", "type": "gcp_billing_export", "connection_id": "gcp_recon",
+                     "lookback_days": 0,
+                     "options": {"table": GCP_TABLE, "api_endpoint": bq.url, "page_size": GCP_PAGE_SIZE,
+                                 "retry_initial_delay_seconds": 0.01}},
                 ],
             }))
             cfg = load_config(config)
@@ -219,12 +308,17 @@ def cloud_warehouse(tmp_path_factory) -> Iterator[CloudWarehouse]:
                 results["aws-ce"].append(pipeline.collect(cfg, "aws-ce", CE_JUNE, conn))
                 results["aws-ce"].append(pipeline.collect(cfg, "aws-ce", CE_MAY, conn))
                 results["azure-query"].append(pipeline.collect(cfg, "azure-query", AZ_JUNE, conn))
+                # A one-day window: the source widens it to the whole usage month (May).
+                results["gcp-billing"].append(pipeline.collect(
+                    cfg, "gcp-billing", Window.from_dates(date(2026, 5, 20), date(2026, 5, 21)), conn))
                 # Re-running a window changes nothing (the loader replaces its slice).
                 results["aws-ce"].append(pipeline.collect(cfg, "aws-ce", CE_JUNE, conn))
             proc = run_cli("--config", str(config), "transform", url=url, check=False)
             if proc.returncode != 0:
                 pytest.fail(f"dbt build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
-        yield CloudWarehouse(url, config, dict(results), proc.stdout)
+            secrets = [*key_secrets(gcp_key), *bq.issued_tokens]
+            gcp_pages = [params for _, path, params in bq.requests if "/queries/" in path]
+        yield CloudWarehouse(url, config, dict(results), proc.stdout, secrets, len(gcp_pages))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -253,13 +347,18 @@ def test_dbt_build_passes_every_test_on_cloud_data(cloud_warehouse):
     assert [r.rows for r in loads["focus-aws-sample"]] == [1000]
     assert all(r.rejects == 0 for results in loads.values() for r in results)
     assert loads["aws-ce"][0].rows == loads["aws-ce"][2].rows == 6  # the re-run replaced the same 6 rows
+    served = query_result(GCP_ROWS)
+    assert [r.rows for r in loads["gcp-billing"]] == [len(served)]
+    assert loads["gcp-billing"][0].window == MAY
+    assert cloud_warehouse.gcp_pages == -(-len(served) // GCP_PAGE_SIZE)  # every page was read
 
 
 def test_focus_samples_reconcile_per_provider_and_day_to_the_cent(cloud_warehouse):
     """Every sample: mart billed and effective cost per provider and charge day equal the pandas sums of the file.
-    (May also holds the Cost Explorer aggregates of the one account no export covers; they are added in.)"""
+    (May also holds the Cost Explorer aggregates of the one account no export covers, and the GCP billing export of
+    another billing account; they are added in, each summed from what its fake served.)"""
     may = "charge_date >= '2026-05-01' AND charge_date < '2026-06-01'"
-    expected = add(sample_totals(), ce_totals(CE_MAY_PAGES, skip_accounts=(COVERED_ACCOUNT,)))
+    expected = add(sample_totals(), ce_totals(CE_MAY_PAGES, skip_accounts=(COVERED_ACCOUNT,)), gcp_totals(GCP_ROWS))
     assert_equal_to_the_cent(mart_totals(cloud_warehouse.url, may), expected)
 
 
@@ -280,6 +379,31 @@ def test_cost_explorer_pages_reconcile_and_the_export_wins(cloud_warehouse):
 def test_azure_query_reconciles_actual_and_amortized(cloud_warehouse):
     june_azure = mart_totals(cloud_warehouse.url, "provider_name = 'Microsoft Azure' AND charge_date >= '2026-06-01'")
     assert_equal_to_the_cent(june_azure, azure_totals())
+
+
+def test_gcp_billing_export_reconciles_per_day_with_credits(cloud_warehouse):
+    """The BigQuery export: mart billed and effective cost per provider and day for its billing account equal
+    cost + credits of the export rows served (Decimal), to the cent; credits arrive as their own negative lines."""
+    mart = mart_totals(cloud_warehouse.url, f"billing_account_id = '{GCP_BILLING_ACCOUNT}'")
+    assert_equal_to_the_cent(mart, gcp_totals(GCP_ROWS))
+    assert set(mart) == {("Google Cloud", day) for day in GCP_DAYS}
+    credits: dict = defaultdict(Decimal)
+    for row in GCP_ROWS:
+        for credit in row["credits"]:
+            credits[row["usage_start_time"].date()] += credit["amount"]
+    with psycopg.connect(cloud_warehouse.url) as conn:
+        lines = conn.execute("""SELECT charge_date, count(*), sum(billed_cost), sum(effective_cost),
+                                       count(*) FILTER (WHERE billed_cost >= 0)
+                                FROM intermediate.int_focus_costs
+                                WHERE source_id = 'gcp-billing' AND charge_category = 'Credit' GROUP BY 1""").fetchall()
+        projects = conn.execute("""SELECT DISTINCT sub_account_id FROM intermediate.int_focus_costs
+                                   WHERE source_id = 'gcp-billing'""").fetchall()
+    n_credits = defaultdict(int)
+    for row in GCP_ROWS:
+        n_credits[row["usage_start_time"].date()] += len(row["credits"])
+    assert {d: (n, b, e, positive) for d, n, b, e, positive in lines} == {
+        day: (n_credits[day], total, total, 0) for day, total in credits.items()}  # exact: numeric as delivered
+    assert sorted(p for (p,) in projects) == sorted(p["id"] for p in GCP_PROJECTS)
 
 
 def test_export_focus_round_trips_through_the_focus_file_source(cloud_warehouse, tmp_path, empty_db):
@@ -310,7 +434,9 @@ def test_no_credential_in_raw_tables(cloud_warehouse):
     with psycopg.connect(cloud_warehouse.url) as conn:
         texts = [t for (t,) in conn.execute(
             "SELECT t::text FROM raw.aws_cost_explorer_cost_daily t UNION ALL "
-            "SELECT t::text FROM raw.azure_cost_query_cost_daily t UNION ALL SELECT r::text FROM raw._rejects r")]
+            "SELECT t::text FROM raw.azure_cost_query_cost_daily t UNION ALL "
+            "SELECT t::text FROM raw.gcp_billing_export_cost_lines t UNION ALL SELECT r::text FROM raw._rejects r")]
     assert texts
-    for secret in ("recon-aws-secret", "fake-client-secret"):
+    assert cloud_warehouse.gcp_secrets
+    for secret in ("recon-aws-secret", "fake-client-secret", *cloud_warehouse.gcp_secrets):
         assert all(secret not in text for text in texts)

@@ -8,7 +8,6 @@ wire format. Expected figures are Decimal sums over those export rows, computed 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -19,13 +18,12 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from collectors.base import CollectorError, Window
 from collectors.gcp_billing_export import COST_LINES, BillingExportCollector
 from openfinops.loader import Loader
-from tests.fakes.bigquery_api import FakeBigQuery, Field
+from tests.fakes.bigquery_api import FakeBigQuery
+from tests.fakes.gcp_billing_export import RESULT_SCHEMA, query_result, service_account_key
 
 TABLE = "example-billing.billing_export.gcp_billing_export_v1_0123AB_4567CD_89EF01"
 BILLING_ACCOUNT = "0123AB-4567CD-89EF01"
@@ -33,29 +31,6 @@ SOURCE = "gcp-billing"
 DAYS = (date(2026, 10, 5), date(2026, 10, 6), date(2026, 10, 7))
 WINDOW = Window.from_dates(DAYS[0], DAYS[-1] + timedelta(days=1))
 NANO = Decimal("0.000000001")
-
-LABEL = (Field("key", "STRING"), Field("value", "STRING"))
-# The result schema BigQuery gives the collector's SELECT (types as the casts in the query make them).
-RESULT_SCHEMA = (
-    Field("export_row_key", "STRING"), Field("line_type", "STRING"), Field("credit_index", "INTEGER"),
-    Field("billing_account_id", "STRING"), Field("invoice_month", "STRING"), Field("cost_type", "STRING"),
-    Field("service_id", "STRING"), Field("service_description", "STRING"),
-    Field("sku_id", "STRING"), Field("sku_description", "STRING"),
-    Field("usage_start_time", "TIMESTAMP"), Field("usage_end_time", "TIMESTAMP"),
-    Field("project_id", "STRING"), Field("project_number", "STRING"), Field("project_name", "STRING"),
-    Field("project_labels", "RECORD", "REPEATED", LABEL), Field("labels", "RECORD", "REPEATED", LABEL),
-    Field("system_labels", "RECORD", "REPEATED", LABEL),
-    Field("location", "STRING"), Field("country", "STRING"), Field("region", "STRING"), Field("zone", "STRING"),
-    Field("resource_name", "STRING"), Field("resource_global_name", "STRING"),
-    Field("usage_amount", "BIGNUMERIC"), Field("usage_unit", "STRING"),
-    Field("usage_amount_in_pricing_units", "BIGNUMERIC"), Field("usage_pricing_unit", "STRING"),
-    Field("amount", "NUMERIC"), Field("currency", "STRING"), Field("currency_conversion_rate", "NUMERIC"),
-    Field("cost_at_list", "NUMERIC"),
-    Field("credit_id", "STRING"), Field("credit_type", "STRING"), Field("credit_name", "STRING"),
-    Field("credit_full_name", "STRING"),
-    Field("adjustment_id", "STRING"), Field("adjustment_type", "STRING"), Field("adjustment_mode", "STRING"),
-    Field("adjustment_description", "STRING"), Field("export_time", "TIMESTAMP"), Field("payload", "STRING"),
-)
 
 PROJECTS = (
     {"id": "shop-prod-7f3a", "number": "412345678901", "name": "Shop production",
@@ -134,52 +109,6 @@ def export_rows() -> list[dict]:
     return rows
 
 
-def to_json_string(row: dict) -> str:
-    """What TO_JSON_STRING gives for the row (ISO timestamps, numbers as JSON numbers)."""
-    def default(value):
-        if isinstance(value, Decimal):
-            return float(value)
-        if isinstance(value, datetime):
-            return value.isoformat()
-        raise TypeError(value)
-    return json.dumps(row, default=default, separators=(",", ":"))
-
-
-def query_result(rows: list[dict], detailed: bool = False) -> list[dict]:
-    """What BigQuery returns for the collector's query over ``rows``: a cost row each, then a credit row each."""
-    cost_rows, credit_rows = [], []
-    for row in rows:
-        payload = to_json_string(row)
-        common = {
-            "export_row_key": hashlib.sha256(payload.encode()).hexdigest() + "-1",
-            "billing_account_id": row["billing_account_id"], "invoice_month": row["invoice"]["month"],
-            "cost_type": row["cost_type"], "service_id": row["service"]["id"],
-            "service_description": row["service"]["description"], "sku_id": row["sku"]["id"],
-            "sku_description": row["sku"]["description"], "usage_start_time": row["usage_start_time"],
-            "usage_end_time": row["usage_end_time"], "project_id": row["project"]["id"],
-            "project_number": row["project"]["number"], "project_name": row["project"]["name"],
-            "project_labels": row["project"]["labels"], "labels": row["labels"],
-            "system_labels": row["system_labels"], "location": row["location"]["location"],
-            "country": row["location"]["country"], "region": row["location"]["region"],
-            "zone": row["location"]["zone"], "currency": row["currency"],
-            "currency_conversion_rate": row["currency_conversion_rate"], "export_time": row["export_time"],
-            "resource_name": f"vm-{row['project']['id']}" if detailed else None,
-            "resource_global_name": f"//compute.googleapis.com/projects/{row['project']['id']}/instances/1"
-            if detailed else None,
-        }
-        usage = row["usage"]
-        cost_rows.append({**common, "line_type": "cost", "amount": row["cost"], "cost_at_list": row["cost_at_list"],
-                          "usage_amount": usage["amount"], "usage_unit": usage["unit"],
-                          "usage_amount_in_pricing_units": usage["amount_in_pricing_units"],
-                          "usage_pricing_unit": usage["pricing_unit"], "payload": payload})
-        for offset, credit in enumerate(row["credits"]):
-            credit_rows.append({**common, "line_type": "credit", "credit_index": offset, "amount": credit["amount"],
-                                "credit_id": credit["id"], "credit_type": credit["type"],
-                                "credit_name": credit["name"], "credit_full_name": credit["full_name"],
-                                "payload": to_json_string(credit)})
-    return cost_rows + credit_rows
-
-
 def expected_totals(rows: list[dict]) -> list[tuple]:
     """(usage date, project, lines, net cost) from the export rows: cost + credits, credits negative."""
     sums: dict[tuple, tuple[int, Decimal]] = {}
@@ -200,12 +129,7 @@ def raw_totals(url: str) -> list[tuple]:
 @pytest.fixture(scope="module")
 def rsa_key() -> tuple[bytes, bytes]:
     """A throw-away service-account key pair, generated per test run (never committed)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, public
+    return service_account_key()
 
 
 @pytest.fixture

@@ -1,0 +1,204 @@
+"""What an alert says, per channel type: Slack (``text`` + Block Kit ``blocks``), generic webhook (flat JSON) and
+e-mail (subject + plain-text body).
+
+Rendered from the alert as it was *recorded* (``alerts.budget_threshold_crossings`` / ``alerts.cost_anomalies``),
+so a message says what was true when the threshold was crossed, whatever the marts say later. Amounts are in the
+budget's or the cost line's ``billing_currency``; people get them rounded to cents with thousands separators, the
+webhook gets the exact warehouse ``numeric`` values as strings (a JSON number would turn them into floats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+BUDGET_THRESHOLD = "budget_threshold"
+COST_ANOMALY = "cost_anomaly"
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class BudgetCrossing:
+    """A recorded (budget, period, threshold, kind) crossing. ``kind`` is ``actual`` (spend so far reached
+    ``threshold_pct`` % of ``budget_amount``) or ``forecast`` (the projected spend to period end did, while actual
+    spend had not). ``period_end`` is exclusive (the next period's first day), as in ``marts.fct_budget_status``."""
+
+    alert_key: str
+    budget_id: str
+    budget_name: str
+    period: str
+    period_start: date
+    period_end: date
+    threshold_pct: int
+    kind: str
+    billing_currency: str
+    budget_amount: Decimal
+    actual_cost: Decimal
+    utilisation_pct: Decimal
+    forecast_cost: Decimal | None
+    forecast_utilisation_pct: Decimal | None
+    detected_at: datetime
+
+    alert_type = BUDGET_THRESHOLD
+
+
+@dataclass(frozen=True)
+class CostAnomaly:
+    """A recorded daily cost anomaly (``marts.fct_cost_anomalies``): ``actual_cost`` on ``charge_date`` against the
+    robust ``baseline_cost``; ``deviation_cost`` = actual - baseline."""
+
+    alert_key: str  # the mart's anomaly_key
+    charge_date: date
+    provider_name: str
+    sub_account_id: str | None
+    service_name: str | None
+    billing_currency: str
+    actual_cost: Decimal
+    baseline_cost: Decimal | None
+    deviation_cost: Decimal
+    robust_z: Decimal | None
+    severity: str
+    detected_at: datetime
+
+    alert_type = COST_ANOMALY
+
+
+Alert = BudgetCrossing | CostAnomaly
+
+
+def money(amount: Decimal | None, currency: str) -> str:
+    if amount is None:
+        return "n/a"
+    return f"{amount.quantize(_CENT, rounding=ROUND_HALF_UP):,} {currency}"
+
+
+def percent(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value.quantize(_CENT, rounding=ROUND_HALF_UP)}%"
+
+
+def _exact(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def period_label(alert: BudgetCrossing) -> str:
+    last_day = alert.period_end - timedelta(days=1)
+    return f"{alert.period_start.isoformat()} to {last_day.isoformat()} ({alert.period})"
+
+
+def title(alert: Alert) -> str:
+    if isinstance(alert, BudgetCrossing):
+        if alert.kind == "forecast":
+            return f"Budget {alert.budget_name!r} is forecast to reach {alert.threshold_pct}%"
+        return f"Budget {alert.budget_name!r} reached {alert.threshold_pct}%"
+    what = alert.service_name or "(no service)"
+    return f"Cost anomaly ({alert.severity}): {what} on {alert.provider_name}, {alert.charge_date.isoformat()}"
+
+
+def summary(alert: Alert) -> str:
+    if isinstance(alert, BudgetCrossing):
+        budget = money(alert.budget_amount, alert.billing_currency)
+        if alert.kind == "forecast":
+            return (f"Forecast spend to the end of the period of "
+                    f"{money(alert.forecast_cost, alert.billing_currency)} is "
+                    f"{percent(alert.forecast_utilisation_pct)} of the {budget} budget {alert.budget_name!r} for "
+                    f"{period_label(alert)}: the {alert.threshold_pct}% forecast threshold is crossed. Actual spend "
+                    f"so far: {money(alert.actual_cost, alert.billing_currency)} "
+                    f"({percent(alert.utilisation_pct)}).")
+        return (f"Actual spend of {money(alert.actual_cost, alert.billing_currency)} is "
+                f"{percent(alert.utilisation_pct)} of the {budget} budget {alert.budget_name!r} for "
+                f"{period_label(alert)}: the {alert.threshold_pct}% threshold is crossed.")
+    direction = "above" if alert.deviation_cost >= 0 else "below"
+    z = "n/a" if alert.robust_z is None else str(alert.robust_z)
+    return (f"{alert.service_name or '(no service)'} in {alert.provider_name} sub account "
+            f"{alert.sub_account_id or 'n/a'} cost {money(alert.actual_cost, alert.billing_currency)} on "
+            f"{alert.charge_date.isoformat()}, {money(abs(alert.deviation_cost), alert.billing_currency)} "
+            f"{direction} its baseline of {money(alert.baseline_cost, alert.billing_currency)} "
+            f"(robust z-score {z}, severity {alert.severity}).")
+
+
+def facts(alert: Alert) -> list[tuple[str, str]]:
+    """Label/value pairs shown as Slack fields and e-mail lines."""
+    if isinstance(alert, BudgetCrossing):
+        cur = alert.billing_currency
+        return [
+            ("Budget", f"{alert.budget_name} ({alert.budget_id})"),
+            ("Period", period_label(alert)),
+            ("Threshold", f"{alert.threshold_pct}% ({alert.kind})"),
+            ("Budget amount", money(alert.budget_amount, cur)),
+            ("Actual spend", f"{money(alert.actual_cost, cur)} ({percent(alert.utilisation_pct)})"),
+            ("Forecast to period end",
+             f"{money(alert.forecast_cost, cur)} ({percent(alert.forecast_utilisation_pct)})"),
+        ]
+    cur = alert.billing_currency
+    return [
+        ("Provider", alert.provider_name),
+        ("Sub account", alert.sub_account_id or "n/a"),
+        ("Service", alert.service_name or "(no service)"),
+        ("Charge date", alert.charge_date.isoformat()),
+        ("Actual cost", money(alert.actual_cost, cur)),
+        ("Baseline cost", money(alert.baseline_cost, cur)),
+        ("Deviation", money(alert.deviation_cost, cur)),
+        ("Severity", f"{alert.severity} (robust z-score {'n/a' if alert.robust_z is None else alert.robust_z})"),
+    ]
+
+
+def _mrkdwn(text: str) -> str:
+    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    """Incoming-webhook body: ``text`` (notifications and clients without blocks) and ``blocks``."""
+    return {
+        "text": f"{title(alert)}. {summary(alert)}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title(alert)[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(summary(alert))}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{label}*\n{_mrkdwn(value)}"}
+                                           for label, value in facts(alert)][:10]},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": _mrkdwn(f"OpenFinOps {alert.alert_type} {alert.alert_key}")}]},
+        ],
+    }
+
+
+def webhook_payload(alert: Alert) -> dict[str, Any]:
+    """Flat JSON: the alert type and key (a receiver's de-duplication key), the alert's fields, amounts as exact
+    decimal strings, ``currency``, and ``title`` / ``summary`` for display."""
+    common = {"source": "openfinops", "alert_type": alert.alert_type, "alert_key": alert.alert_key,
+              "title": title(alert), "summary": summary(alert), "currency": alert.billing_currency,
+              "detected_at": alert.detected_at.isoformat()}
+    if isinstance(alert, BudgetCrossing):
+        return {**common,
+                "budget_id": alert.budget_id, "budget_name": alert.budget_name, "period": alert.period,
+                "period_start": alert.period_start.isoformat(), "period_end": alert.period_end.isoformat(),
+                "kind": alert.kind, "threshold_pct": alert.threshold_pct,
+                "budget_amount": _exact(alert.budget_amount), "actual_cost": _exact(alert.actual_cost),
+                "utilisation_pct": _exact(alert.utilisation_pct), "forecast_cost": _exact(alert.forecast_cost),
+                "forecast_utilisation_pct": _exact(alert.forecast_utilisation_pct)}
+    return {**common,
+            "anomaly_key": alert.alert_key, "charge_date": alert.charge_date.isoformat(),
+            "provider_name": alert.provider_name, "sub_account_id": alert.sub_account_id,
+            "service_name": alert.service_name, "severity": alert.severity,
+            "actual_cost": _exact(alert.actual_cost), "baseline_cost": _exact(alert.baseline_cost),
+            "deviation_cost": _exact(alert.deviation_cost), "robust_z": _exact(alert.robust_z)}
+
+
+def email_content(alert: Alert) -> tuple[str, str]:
+    """(subject, plain-text body)."""
+    width = max(len(label) for label, _ in facts(alert))
+    lines = [summary(alert), ""]
+    lines += [f"{label + ':':<{width + 1}} {value}" for label, value in facts(alert)]
+    lines += ["", f"Alert: {alert.alert_type} {alert.alert_key}",
+              "Sent once per alert and channel by OpenFinOps (alerts.notifications)."]
+    return f"[OpenFinOps] {title(alert)}", "\n".join(lines) + "\n"
+
+
+def message_id(alert: Alert, channel_id: str) -> str:
+    """A stable Message-ID: the same alert to the same channel always has the same one."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{alert.alert_type}|{alert.alert_key}|{channel_id}".encode()).hexdigest()[:32]
+    return f"<{digest}.{alert.alert_type}@openfinops>"
