@@ -1,7 +1,8 @@
 """Load and validate ``config/openfinops.yaml``.
 
 ``${NAME}`` is replaced by the environment variable NAME (an error names the key when it is unset);
-``${NAME:-default}`` falls back to ``default``. Validation errors name the file, the key path and what was expected.
+``${NAME:-default}`` falls back to ``default`` when NAME is unset or empty (as in the shell and docker compose).
+Validation errors name the file, the key path and what was expected.
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ def _interpolate(node: Any, path: str, env: dict[str, str]) -> Any:
     if isinstance(node, str):
         def replace(match: re.Match) -> str:
             name, default = match.group(1), match.group(2)
-            if name in env:
+            # as in the shell and docker compose: `:-` takes the default when the variable is unset or empty
+            if env.get(name) or (name in env and default is None):
                 return env[name]
             if default is not None:
                 return default

@@ -34,6 +34,16 @@ def test_env_interpolation(tmp_path):
     assert cfg.alert_channels[0].url == "http://127.0.0.1:9999/x"
 
 
+def test_env_default_applies_when_unset_or_empty(tmp_path):
+    """`${VAR:-default}` as in the shell and docker compose (which passes unset variables as empty strings)."""
+    data = base()
+    data["alert_channels"] = [{"id": "hook", "type": "webhook", "url": "${HOOK_URL:-http://127.0.0.1:8099/x}"}]
+    for env in ({}, {"HOOK_URL": ""}):
+        assert load_config(write(tmp_path, data), env=env).alert_channels[0].url == "http://127.0.0.1:8099/x"
+    got = load_config(write(tmp_path, data), env={"HOOK_URL": "https://hooks.example.com/y"})
+    assert got.alert_channels[0].url == "https://hooks.example.com/y"
+
+
 def test_missing_env_names_key_and_variable(tmp_path):
     data = base()
     data["alert_channels"] = [{"id": "hook", "type": "webhook", "url": "${HOOK_URL}"}]
