@@ -247,7 +247,7 @@ def test_budget_status_matches_sql(superset_instance, chart_ids, warehouse_conn)
     ]
     assert got == expected
     assert expected, "marts.fct_budget_status is empty"
-    assert {r[-1] for r in expected} <= {"ok", "warning", "exceeded"}
+    assert {r[-1] for r in expected} <= {"ok", "warning", "forecast_exceeded", "exceeded"}
 
 
 def test_cluster_cpu_matches_sql(superset_instance, chart_ids, warehouse_conn):
