@@ -23,7 +23,7 @@ case "${1:-}" in
     log "starting Airflow standalone on http://127.0.0.1:$AIRFLOW__API__PORT (log: $LOG_FILE)"
     setsid "$AIRFLOW_BIN" standalone >"$LOG_FILE" 2>&1 < /dev/null &
     echo $! > "$PID_FILE"
-    for _ in $(seq 1 120); do health && break; sleep 1; done
+    for _ in $(seq 1 300); do health && break; sleep 1; done  # slow on a busy 2-core machine
     health || { tail -n 40 "$LOG_FILE" >&2; die "Airflow did not become healthy"; }
     log "Airflow is up"
     ;;
