@@ -1,7 +1,8 @@
-"""The ``aws_data_export`` source: AWS Data Exports (FOCUS) delivered to S3, into ``raw.focus_cost_line_items``.
+"""The ``aws_data_export`` source: AWS Data Exports delivered to S3 — the FOCUS 1.x table into
+``raw.focus_cost_line_items``, or the CUR 2.0 table into ``raw.aws_data_export_cur2_line_items``.
 
 What this relies on (AWS Data Exports user guide, "Understanding export delivery" and "Data Exports manifest file
-reference"):
+reference"; the same layout for every Data Exports table):
 - the data of a billing period is written under ``s3://<bucket>/<prefix>/<export-name>/data/BILLING_PERIOD=YYYY-MM/``
   as one or more gzip CSV or Parquet files (with "create new" delivery, in a sub-folder per execution);
 - ``s3://<bucket>/<prefix>/<export-name>/metadata/BILLING_PERIOD=YYYY-MM/<export-name>-Manifest.json`` is rewritten
@@ -10,13 +11,20 @@ reference"):
   files of superseded executions are never read twice).
 
 For each billing period the (month-aligned) window touches, the collector reads the manifest and streams every data
-file it lists through the FOCUS reader (:mod:`collectors.focus_schema`). A period without a manifest has not been
-delivered yet: it is logged and yields nothing.
+file it lists through the reader of the configured table: the FOCUS reader (:mod:`collectors.focus_schema`) or the
+CUR 2.0 reader (:mod:`collectors.cur2_schema`, which documents the CUR 2.0 columns it relies on, from the "Data
+Exports table dictionary" > "Cost and Usage Report (CUR) 2.0" pages, and what could not be confirmed). Both stream
+(gzip CSV through the ``csv`` module over a decompressing stream, Parquet one record batch at a time) and keep only
+the records whose billing period starts in the window, so a load replaces whole billing periods. A period without a
+manifest has not been delivered yet: it is logged and yields nothing.
+
+How a CUR 2.0 line becomes FOCUS (billed, effective and list cost, charge category, commitments) is dbt's job:
+``intermediate.int_aws_data_export_cur2_costs_conformed`` (see its yml for the mapping and its sources).
 
 Options: ``bucket`` (required), ``prefix`` (the export's S3 prefix, default none), ``export_name`` (required),
-``format`` (``focus``, the default; ``cur2`` is not supported yet), ``region`` (the bucket's region, else the
-connection's), ``focus_version`` (auto|1.0|1.1|1.2|1.3, default auto). Credentials: the source's Airflow AWS
-connection (``S3Hook``), or an injected ``clients["s3"]`` boto3 client.
+``format`` (``focus``, the default, or ``cur2``: the table the export was created with), ``region`` (the bucket's
+region, else the connection's), ``focus_version`` (auto|1.0|1.1|1.2|1.3, default auto; FOCUS only). Credentials:
+the source's Airflow AWS connection (``S3Hook``), or an injected ``clients["s3"]`` boto3 client.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from collectors.base import Collector, CollectorError, Dataset, Reject, Window
+from collectors.cur2_schema import CUR2_LINE_ITEMS, Cur2Reader
 from collectors.file_access import FileAccess, ObjectMissing, parse_location
 from collectors.focus_file import read_focus_location
 from collectors.focus_schema import (
@@ -36,9 +45,12 @@ from collectors.focus_schema import (
     check_name_options,
     file_format,
 )
+from collectors.record_file import read_location
 
 log = logging.getLogger(__name__)
-FORMATS = ("focus", "cur2")
+# options.format -> the raw dataset of that Data Exports table
+DATASETS: dict[str, Dataset] = {"focus": FOCUS_COST_LINE_ITEMS, "cur2": CUR2_LINE_ITEMS}
+FORMATS = tuple(DATASETS)
 
 
 class DataExportCollector(Collector):
@@ -56,7 +68,8 @@ class DataExportCollector(Collector):
         self.focus_version = check_focus_version(self)
 
     def datasets(self) -> tuple[Dataset, ...]:
-        return (FOCUS_COST_LINE_ITEMS,)
+        """Only the dataset of the configured table: a FOCUS export never touches the CUR 2.0 table and back."""
+        return (DATASETS[self.format],)
 
     def align_window(self, window: Window) -> Window:
         return window.months()
@@ -67,22 +80,32 @@ class DataExportCollector(Collector):
         return f"s3://{self.bucket}/{base}/metadata/BILLING_PERIOD={period}/{self.export_name}-Manifest.json"
 
     def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
-        if self.format == "cur2":
-            raise CollectorError(f"source {self.source_id}: options.format cur2 not supported yet; create the export "
-                                 f"with the FOCUS table (format focus)")
+        if dataset != DATASETS[self.format]:
+            raise ValueError(f"source {self.source_id}: format {self.format} loads {DATASETS[self.format].name}, "
+                             f"not {dataset.name}")
         access = FileAccess(self.source_id, self.connection_id, self.clients, region_name=self.region)
         for period in billing_periods(window):
-            manifest = self.manifest_url(period)
-            try:
-                data_files = self._data_files(manifest, access.read_bytes(manifest))
-            except ObjectMissing:
-                log.warning("source %s: no manifest at %s: billing period %s not delivered yet, nothing loaded",
-                            self.source_id, manifest, period)
-                continue
-            log.info("source %s: %s lists %d data file(s)", self.source_id, manifest, len(data_files))
-            for location in data_files:
-                yield from read_focus_location(self, access, location, window, file_format(location),
-                                               self.focus_version)
+            for location in self.period_files(access, period):
+                yield from self._read(access, location, window)
+
+    def period_files(self, access: FileAccess, period: str) -> list[str]:
+        """The data files the manifest of billing period ``period`` lists; none if it is not delivered yet."""
+        manifest = self.manifest_url(period)
+        try:
+            data_files = self._data_files(manifest, access.read_bytes(manifest))
+        except ObjectMissing:
+            log.warning("source %s: no manifest at %s: billing period %s not delivered yet, nothing loaded",
+                        self.source_id, manifest, period)
+            return []
+        log.info("source %s: %s lists %d data file(s)", self.source_id, manifest, len(data_files))
+        return data_files
+
+    def _read(self, access: FileAccess, location: str, window: Window) -> Iterator[tuple | Reject]:
+        fmt = file_format(location)
+        if self.format == "cur2":
+            reader = Cur2Reader(location, window=window, source_id=self.source_id)
+            return read_location(self, access, location, reader, fmt, window)
+        return read_focus_location(self, access, location, window, fmt, self.focus_version)
 
     def _data_files(self, manifest: str, body: bytes) -> list[str]:
         try:

@@ -25,6 +25,7 @@ from typing import Any
 from collectors.base import Collector, CollectorError, Dataset, Reject, Window
 from collectors.file_access import FileAccess
 from collectors.focus_schema import FOCUS_COST_LINE_ITEMS, FocusReader, check_focus_options, file_format
+from collectors.record_file import read_location
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,4 @@ def read_focus_location(collector: Collector, access: FileAccess, location: str,
                         focus_version: str) -> Iterator[tuple | Reject]:
     """Stream one FOCUS file's records whose billing period starts in ``window`` (shared by the FOCUS sources)."""
     reader = FocusReader(location, focus_version=focus_version, window=window, source_id=collector.source_id)
-    with access.open(location, seekable=fmt == "parquet") as stream:
-        yield from reader.read(stream, fmt)
-    stats = reader.stats
-    log.info("source %s: %s: %d records in window %s, %d rejected, %d in other billing periods (skipped)",
-             collector.source_id, location, stats.records, window, stats.rejects, stats.outside_window)
+    return read_location(collector, access, location, reader, fmt, window)

@@ -18,15 +18,13 @@ columns in snake_case, ``host_provider_name``, and ``x_extensions`` (a jsonb obj
 that has no column of its own: ``x_`` extensions, 1.3-only columns, unknown columns), ``focus_version``,
 ``source_file`` and ``source_line`` (the CSV line where the record starts, or the 1-based Parquet row number).
 
-The reader streams: CSV one record at a time through ``csv.reader`` over the (gunzipped) byte stream, Parquet one
-record batch at a time (``ParquetFile.iter_batches``); nothing holds a whole file.
+The reader streams (:mod:`collectors.record_file`): CSV one record at a time through ``csv.reader`` over the
+(gunzipped) byte stream, Parquet one record batch at a time (``ParquetFile.iter_batches``); nothing holds a whole
+file.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 import logging
 import re
@@ -34,13 +32,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, BinaryIO
+from typing import Any
 
 from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.record_file import ReadStats, RecordFileReader  # noqa: F401 - ReadStats re-exported
 
 log = logging.getLogger(__name__)
-# Tags / SkuPriceDetails cells can exceed the csv module's default 128 KiB field limit (a process-wide setting).
-csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
 
 FOCUS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 DECIMAL, DATETIME, STRING, JSON = "decimal", "datetime", "string", "json"
@@ -305,80 +302,16 @@ def plan_header(header: list[str], label: str, focus_version: str = "auto") -> H
 
 # -- reading -------------------------------------------------------------------------------------------------------
 
-@dataclass
-class ReadStats:
-    """What one file gave: records yielded, rejects, and records skipped because their billing period lies outside
-    the window being loaded (they belong to another window's load)."""
-
-    records: int = 0
-    rejects: int = 0
-    outside_window: int = 0
-
-
-class FocusReader:
+class FocusReader(RecordFileReader):
     """Streams the records of one FOCUS file as raw-table tuples (or :class:`Reject`)."""
 
     def __init__(self, source_file: str, *, focus_version: str = "auto", window: Window | None = None,
                  source_id: str | None = None, dataset: Dataset = FOCUS_COST_LINE_ITEMS) -> None:
         if focus_version != "auto" and focus_version not in FOCUS_VERSIONS:
             raise ValueError(f"focus_version: expected auto or one of {list(FOCUS_VERSIONS)}, got {focus_version!r}")
-        self.source_file = source_file
-        self.label = f"source {source_id}: FOCUS file {source_file}" if source_id else f"FOCUS file {source_file}"
+        label = f"source {source_id}: FOCUS file {source_file}" if source_id else f"FOCUS file {source_file}"
+        super().__init__(source_file, dataset, label, window)
         self.focus_version = focus_version
-        self.window = window
-        self.dataset = dataset
-        self.stats = ReadStats()
-
-    def read(self, stream: BinaryIO, file_format: str) -> Iterator[tuple | Reject]:
-        if file_format == "parquet":
-            return self.read_parquet(stream)
-        if file_format == "csv":
-            return self.read_csv(stream)
-        raise ValueError(f"file format: expected csv or parquet, got {file_format!r}")
-
-    def read_csv(self, stream: BinaryIO) -> Iterator[tuple | Reject]:
-        """RFC 4180 CSV with a header row, UTF-8 (a BOM is allowed), plain or gzip (recognised by its magic bytes)."""
-        buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
-        if buffered.peek(2)[:2] == b"\x1f\x8b":
-            buffered = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
-        text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise CollectorError(f"{self.label}: empty file (no header row)")
-            plan = self._plan(header)
-            width = len(header)
-            line = reader.line_num + 1
-            for row in reader:
-                start, line = line, reader.line_num + 1
-                if not row:
-                    continue  # a blank line is not a record
-                if len(row) != width:
-                    yield self._reject(start, "(record)", f"expected {width} fields, got {len(row)}", row)
-                    continue
-                yield from self._record(plan, row, start)
-        except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise CollectorError(f"{self.label}: unreadable after line {reader.line_num}: "
-                                 f"{type(exc).__name__}: {exc}") from exc
-
-    def read_parquet(self, stream: BinaryIO, batch_size: int = 10_000) -> Iterator[tuple | Reject]:
-        """Parquet, one record batch at a time (needs a seekable stream: the footer is read first)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(stream)
-            plan = self._plan(list(parquet.schema_arrow.names))
-            row_number = 0
-            for batch in parquet.iter_batches(batch_size=batch_size):
-                columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-                for values in zip(*columns, strict=True):
-                    row_number += 1
-                    yield from self._record(plan, values, row_number)
-        except (pa.ArrowException, OSError) as exc:
-            raise CollectorError(f"{self.label}: unreadable Parquet: {type(exc).__name__}: "
-                                 f"{exc}") from exc
 
     # -- per file / per record --------------------------------------------------------------------------------------
     def _plan(self, header: list[str]) -> HeaderPlan:
@@ -437,12 +370,6 @@ class FocusReader:
         values[_POSITION["source_line"]] = line
         self.stats.records += 1
         yield tuple(values)
-
-    def _reject(self, line: int, field_name: str, reason: str, row: Any) -> Reject:
-        self.stats.rejects += 1
-        out = io.StringIO()
-        csv.writer(out, lineterminator="").writerow(["" if v is None else v for v in row])
-        return Reject(self.dataset.name, f"{self.source_file}:{line}", field_name, reason, out.getvalue())
 
 
 def _jsonable(value: Any) -> Any:

@@ -227,7 +227,8 @@ def test_options_are_validated_with_their_key():
     with pytest.raises(ValueError, match="options.format"):
         DataExportCollector("e", {"bucket": "b", "export_name": "x", "format": "cur"})
     cur2 = DataExportCollector("e", {"bucket": "b", "export_name": "x", "format": "cur2"})
-    with pytest.raises(CollectorError, match="format cur2 not supported yet"):
+    assert [d.table for d in cur2.datasets()] == ["aws_data_export_cur2_line_items"]
+    with pytest.raises(ValueError, match="format cur2 loads cur2_line_items, not focus_cost_line_items"):
         next(cur2.collect(FOCUS_COST_LINE_ITEMS, MAY))
     with pytest.raises(CollectorError, match="options.format"):
         file_format("s3://b/export.json")

@@ -5,10 +5,10 @@
 -- period is the whole month lands on the 1st).
 --
 -- Never double count (the precedence rule): cost APIs (AWS Cost Explorer, Azure Query API) return aggregates
--- of the same spend the billing exports itemise. When any line-item source (a FOCUS file or export, the GCP
--- BigQuery export, the demo) has lines for a provider, sub account and billing period, the API aggregates for
--- that provider, sub account and billing period are left out: the export wins, the API fills only what no
--- export covers. Sub accounts are compared case-insensitively, Azure's "/subscriptions/<id>" form as <id>.
+-- of the same spend the billing exports itemise. When any line-item source (a FOCUS file or export, an AWS CUR 2.0
+-- export, the GCP BigQuery export, the demo) has lines for a provider, sub account and billing period, the API
+-- aggregates for that provider, sub account and billing period are left out: the export wins, the API fills only
+-- what no export covers. Sub accounts are compared case-insensitively, Azure's "/subscriptions/<id>" form as <id>.
 -- The singular test assert_int_focus_costs_one_grain_per_sub_account_period enforces it.
 with
 
@@ -41,6 +41,12 @@ unioned as (
         'focus_file' as source_system,
         'line_item' as cost_grain
     from {{ ref('int_focus_file_costs_conformed') }}
+    union all
+    select
+        {{ focus_cost_columns() | join(', ') }},
+        'aws_data_export_cur2' as source_system,
+        'line_item' as cost_grain
+    from {{ ref('int_aws_data_export_cur2_costs_conformed') }}
     union all
     select
         {{ focus_cost_columns() | join(', ') }},
