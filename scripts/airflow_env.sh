@@ -9,6 +9,10 @@ export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT="${OPENFINOPS_AIRFLOW_PORT:-8080}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW__API__PORT}/execution/"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+# Parsing transform.py (Cosmos + a ~500-node manifest) takes ~12 s on 2 idle cores and > 30 s (the default import
+# timeout) when the machine is busy; a task whose DAG does not parse in time is only rescheduled, again and again.
+export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="${AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT:-180}"
+export AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT="${AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT:-240}"
 export AIRFLOW__COSMOS__CACHE_DIR="$OPENFINOPS_STATE_DIR/cosmos-cache"
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
 # The warehouse as an Airflow connection (credentials from the environment only, never in git or the metadata DB).
