@@ -72,38 +72,7 @@ in_scope as (
     inner join costs
         on
             budgets.budget_currency = costs.billing_currency
-            and (budgets.scope_providers is null or costs.provider_name = any(budgets.scope_providers))
-            and (
-                budgets.scope_billing_account_ids is null
-                or costs.billing_account_id = any(budgets.scope_billing_account_ids)
-            )
-            and (
-                budgets.scope_sub_account_ids is null
-                or costs.sub_account_id = any(budgets.scope_sub_account_ids)
-            )
-            and (budgets.scope_services is null or costs.service_name = any(budgets.scope_services))
-            and (
-                budgets.scope_service_categories is null
-                or costs.service_category = any(budgets.scope_service_categories)
-            )
-            and (budgets.scope_sources is null or costs.source_id = any(budgets.scope_sources))
-            and (budgets.scope_teams is null or costs.team = any(budgets.scope_teams))
-            and (budgets.scope_environments is null or costs.environment = any(budgets.scope_environments))
-            -- tags: no configured key may be missing from the line or carry a value outside its list
-            and (
-                budgets.scope_tags is null
-                or not exists (
-                    select 1 as unmatched_key
-                    from jsonb_each(budgets.scope_tags) as scope_tag (tag_key, tag_values)
-                    where not exists (
-                            select 1 as matched_value
-                            from jsonb_array_elements_text(scope_tag.tag_values) as accepted (tag_value)
-                            where
-                                lower(trim(accepted.tag_value))
-                                = lower(trim(costs.tags ->> lower(scope_tag.tag_key)))
-                        )
-                )
-            )
+            and {{ cost_scope_matches('budgets', 'costs') }}
 ),
 
 daily as (
