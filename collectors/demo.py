@@ -11,7 +11,8 @@ What it produces (options ``datasets`` and ``providers`` select a subset):
   ``node_metrics``, tag ``cluster``) on the cluster's provider.
 - ``databricks_usage``: ``system.billing.usage`` rows with the effective list price from ``system.billing.list_prices``.
 - ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule.
-- ``node_metrics``: hourly samples for every node of every configured cluster.
+- ``node_metrics``: hourly samples for every node of every configured cluster (the last node of each cluster is parked,
+  nearly idle, at weekends: the under-used capacity the infrastructure view shows).
 - ``llm_training_metrics``: step metrics (every 10 minutes) for a few training runs on those clusters.
 
 ``scale`` multiplies the number of cost resources (≈ 500 cost rows per day at scale 1; scale 2000 ≈ 1M rows/day).
@@ -505,9 +506,11 @@ class DemoCollector(Collector):
                 node = f"{cid}-node-{n:02d}"
                 # one node of each cluster is flaky on some days
                 flaky = n == (day.toordinal() % int(cluster["nodes"])) and day.toordinal() % 5 == 0
+                # the last node of each cluster is parked at weekends: powered and billed, but nearly idle
+                parked = n == int(cluster["nodes"]) - 1 and day.weekday() >= 5
                 for hour in range(24):
                     down = flaky and 8 <= hour < 14
-                    busy = 0.55 + 0.35 * rng.random()
+                    busy = (0.55 + 0.35 * rng.random()) * (0.15 if parked else 1)
                     yield (_utc(day, hour), cid, node, "NotReady" if down else "Ready",
                            Decimal(0) if down else Decimal(round(100 * busy * rng.uniform(0.5, 0.9), 2)).quantize(
                                Decimal("0.01")),

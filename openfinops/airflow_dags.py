@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, Param, TriggerRule, task
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 
 from openfinops.collect_context import build_collector
@@ -78,10 +78,15 @@ window in {", ".join(f"`{a.name}`" for a in outlets)} in one transaction. Re-run
             from openfinops.config import load_config
 
             window = resolve_window(params or {}, data_interval_start, data_interval_end)
-            run_cfg = load_config(config_path)
+            try:
+                run_cfg = load_config(config_path)
+            except Exception as exc:  # the file changed since parsing: record the failed run with the parsed config
+                with warehouse_connection(cfg.warehouse.connection_id) as conn:
+                    pipeline.record_failed_collect(conn, source.id, run_id, "airflow", exc)
+                raise
             with warehouse_connection(run_cfg.warehouse.connection_id) as conn:
                 result = pipeline.collect(run_cfg, source.id, Window(window[0], window[1]), conn,
-                                          batch_id=run_id)
+                                          batch_id=run_id, trigger="airflow")
             print(result.summary())
             return {"rows": result.rows, "rejects": result.rejects, "window": str(result.window)}
 
@@ -139,18 +144,22 @@ Runs when any raw table is updated ({len(assets)} raw Assets). Steps: write budg
 `config.*`; one `dbt build` through Cosmos in watcher mode (the producer task runs it; one task per model and per
 model's tests shows each node's result); `detect_alerts` records new budget threshold crossings (actual and forecast)
 and anomalies; `deliver_alerts` sends each once per channel (Slack, webhook, e-mail) and records it in
-`alerts.notifications`.
+`alerts.notifications`. The run is recorded in `ops.pipeline_runs` (pipeline `transform`): `sync_config` marks it
+running, then `record_run_success` (after `deliver_alerts`) or `record_run_failure` (when any task failed) ends it.
 """,
     ) as dag:
 
         @task(task_id="sync_config")
-        def sync_config() -> dict:
-            from openfinops import pipeline
+        def sync_config(run_id=None, dag_run=None) -> dict:
+            """Record the run as 'running' in ops.pipeline_runs, then write the config tables."""
+            from openfinops import pipeline, run_log
             from openfinops.config import load_config
 
-            run_cfg = load_config(config_path)
             with warehouse_connection(conn_id) as conn:
-                return pipeline.sync_config(run_cfg, conn)
+                run_log.ensure_tables(conn)
+                run_log.start_run(conn, run_log.TRANSFORM_PIPELINE, "transform", run_id, "airflow",
+                                  started_at=getattr(dag_run, "start_date", None))
+                return pipeline.sync_config(load_config(config_path), conn)
 
         dbt = DbtTaskGroup(
             group_id="dbt",
@@ -200,7 +209,33 @@ and anomalies; `deliver_alerts` sends each once per channel (Slack, webhook, e-m
             print(report.summary())
             return {"sent": len(report.sent)}
 
-        sync_config() >> dbt >> detect_alerts() >> deliver_alerts()
+        @task(task_id="record_run_success")
+        def record_run_success(run_id=None, dag_run=None) -> None:
+            """Every task succeeded: the run is 'success' in ops.pipeline_runs."""
+            from openfinops import run_log
+
+            with warehouse_connection(conn_id) as conn:
+                run_log.ensure_tables(conn)
+                run_log.finish_run(conn, run_log.TRANSFORM_PIPELINE, "transform", run_id, "airflow", "success",
+                                   started_at=getattr(dag_run, "start_date", None))
+
+        @task(task_id="record_run_failure", trigger_rule=TriggerRule.ONE_FAILED)
+        def record_run_failure(run_id=None, dag_run=None, ti=None) -> None:
+            """Some task failed: the run is 'failed' in ops.pipeline_runs, the error names the failed tasks. The
+            DAG run still fails: record_run_success (a leaf) is then upstream_failed."""
+            from openfinops import run_log
+
+            failed = failed_task_ids(ti, dag_run, run_id)
+            error = ("failed task(s): " + ", ".join(failed)) if failed else "a task of the run failed"
+            with warehouse_connection(conn_id) as conn:
+                run_log.ensure_tables(conn)
+                run_log.finish_run(conn, run_log.TRANSFORM_PIPELINE, "transform", run_id, "airflow", "failed",
+                                   error=error, started_at=getattr(dag_run, "start_date", None))
+
+        deliver = sync_config() >> dbt >> detect_alerts() >> deliver_alerts()
+        success = record_run_success()
+        failure = record_run_failure()
+        deliver >> success
         # Watcher mode: one `dbt build` (the producer) runs the whole project and reports each node's result; every
         # model / test task shows that result. The producer is made upstream of the root node tasks, so a node task
         # never waits on a producer that has not started (Cosmos does this itself only for DbtDag).
@@ -210,4 +245,18 @@ and anomalies; `deliver_alerts` sends each once per channel (Slack, webhook, e-m
         for root in dbt.roots:
             if root is not producer and hasattr(root, "producer_task_id"):
                 producer >> root
+        # record_run_failure watches every task (Cosmos node tasks included) but record_run_success, which stays a
+        # leaf: when anything fails it is upstream_failed, so the run is failed even though the failure is recorded.
+        for other in dag.tasks:
+            if other.task_id not in (success.operator.task_id, failure.operator.task_id):
+                other >> failure
     return dag
+
+
+def failed_task_ids(ti, dag_run, run_id: str | None) -> list[str]:
+    """The failed tasks of this DAG run, from the Airflow 3 execution API (best effort: [] when unavailable)."""
+    try:
+        states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[run_id])
+    except Exception:  # e.g. an execution API without the call; the run is recorded as failed either way
+        return []
+    return sorted(task for task, state in (states.get(run_id) or {}).items() if state == "failed")

@@ -41,9 +41,12 @@ run); the other channels go on, their messages are sent and recorded, and then :
 failed channel, the alert and the HTTP status or SMTP reply, so the Airflow task fails visibly. The next run (or the
 task's Airflow retry) sends only what is missing.
 
+Every message that finally fails is also recorded in ``alerts.delivery_failures`` (own transaction: channel, redacted
+target, attempts, redacted error), so delivery success per channel can be reported (marts.fct_alert_delivery_daily).
+
 Secrets: webhook URLs (their path and query carry the token) and connection passwords are redacted from every log
-record and error message and are never stored: ``alerts.notifications.target`` holds ``scheme://host/***`` or the
-connection id, ``payload`` holds exactly the JSON / e-mail that was sent.
+record and error message and are never stored: ``alerts.notifications.target`` and ``alerts.delivery_failures.target``
+hold ``scheme://host/***`` or the connection id, ``payload`` holds exactly the JSON / e-mail that was sent.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from psycopg.types.json import Jsonb
 
 from collectors.http_retry import RetryPolicy
 from openfinops import alert_messages as messages
+from openfinops import run_log
 from openfinops.alert_channels import Channel, ChannelSet, SendError
 from openfinops.alert_messages import BUDGET_THRESHOLD, COST_ANOMALY, Alert, BudgetCrossing, CostAnomaly
 from openfinops.config import OpenFinOpsConfig, Severity
@@ -102,6 +106,14 @@ CREATE TABLE IF NOT EXISTS alerts.notifications (
 COMMENT ON TABLE alerts.notifications IS
     'One row per alert sent to a channel (written right after the channel accepted it): never sent again. '
     'target is redacted; payload is what was sent.';
+CREATE TABLE IF NOT EXISTS alerts.delivery_failures (
+    failure_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    alert_type text NOT NULL, alert_key text NOT NULL, channel_id text NOT NULL, channel_type text NOT NULL,
+    target text NOT NULL, failed_at timestamptz NOT NULL, attempts int NOT NULL, error text NOT NULL, sent_by text
+);
+COMMENT ON TABLE alerts.delivery_failures IS
+    'One row per message that finally failed (after its retries) in a delivery run; the next run retries it. '
+    'target and error are redacted.';
 """
 
 # The alert key of a crossing, computed in SQL only (one definition): budget:period_start:kind:threshold.
@@ -346,6 +358,22 @@ def _record(conn: Connection, alert: Alert, channel: Channel, payload: dict[str,
               attempts, Jsonb(payload), sent_by))
 
 
+def _record_failure(conn: Connection, alert: Alert, channel: Channel, failure: Failure, sent_by: str | None) -> None:
+    """One row in alerts.delivery_failures (own transaction; redacted target and error). Never hides the delivery
+    error: if the row cannot be written, that is logged and delivery goes on."""
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("""
+                INSERT INTO alerts.delivery_failures
+                    (alert_type, alert_key, channel_id, channel_type, target, failed_at, attempts, error, sent_by)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """, (alert.alert_type, alert.alert_key, channel.id, channel.type, channel.target, datetime.now(UTC),
+                  failure.attempts, run_log.redact_error(failure.detail), sent_by))
+    except Exception:  # the failure is in the report and the DeliveryError either way
+        log.exception("could not record the failed delivery of %s %s to channel %s in alerts.delivery_failures",
+                      alert.alert_type, alert.alert_key, failure.channel)
+
+
 def _mark_delivered(cfg: OpenFinOpsConfig, conn: Connection) -> None:
     """``delivered_at`` = when the last of the alert's currently configured channels got it (NULL while any has
     not, or when it has no channel)."""
@@ -399,6 +427,7 @@ def deliver(cfg: OpenFinOpsConfig, conn: Connection, sent_by: str | None = None,
                           failure.attempts, failure.detail)
                 down[channel.id] = failure
                 report.failures.append(failure)
+                _record_failure(conn, item.alert, channel, failure, sent_by)
                 continue
             # Sent: record it before anything else happens (if this fails, stop: see the module docstring).
             _record(conn, item.alert, channel, payload, attempts, sent_by)

@@ -19,7 +19,7 @@ import sys
 from datetime import date
 
 from collectors.base import Window
-from openfinops import pipeline
+from openfinops import pipeline, run_log
 from openfinops.config import ConfigError, load_config
 from openfinops.loader import LoadError
 from openfinops.warehouse import DBT_PROJECT_DIR, connect, dbt_env, dbt_executable
@@ -41,10 +41,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    """Collect one source; the run is recorded in ops.pipeline_runs (trigger 'cli', run id = the batch id), also
+    when the config file does not load."""
     window = Window.from_dates(args.start, args.end)
+    batch_id = run_log.new_run_id()
     with connect() as conn:
-        result = pipeline.collect(cfg, args.source_id, window, conn)
+        try:
+            cfg = load_config(args.config)
+        except ConfigError as exc:
+            pipeline.record_failed_collect(conn, args.source_id, batch_id, "cli", exc)
+            raise
+        result = pipeline.collect(cfg, args.source_id, window, conn, batch_id=batch_id, trigger="cli")
     print(result.summary())
     return 0
 
@@ -63,11 +70,26 @@ def run_dbt(dbt_args: list[str]) -> int:
     return subprocess.call(cmd, env=env, cwd=DBT_PROJECT_DIR)
 
 
+class DbtBuildFailed(RuntimeError):
+    """``dbt build`` exited with a non-zero code (its own output says why)."""
+
+
 def cmd_transform(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    """sync-config + dbt build, recorded as one run of pipeline 'transform' in ops.pipeline_runs (trigger 'cli',
+    a generated run id): success when both succeed, else failed with the error."""
+    run_id = run_log.new_run_id()
     with connect() as conn:
-        pipeline.sync_config(cfg, conn)
-    return run_dbt(["build", *args.dbt_args])
+        try:
+            with run_log.recorded_run(conn, run_log.TRANSFORM_PIPELINE, "transform", run_id, "cli"):
+                cfg = load_config(args.config)
+                pipeline.sync_config(cfg, conn)
+                conn.commit()
+                code = run_dbt(["build", *args.dbt_args])
+                if code != 0:
+                    raise DbtBuildFailed(f"dbt build exited with code {code}")
+        except DbtBuildFailed:
+            return code
+    return 0
 
 
 def cmd_dbt(args: argparse.Namespace) -> int:

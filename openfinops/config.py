@@ -44,6 +44,11 @@ class SourceConfig(_Model):
         description="Re-pull this many days before the window (restated bills); default: the collector type's own "
                     "(3 for the cost APIs and the BigQuery export, 0 for files and the demo).")
     max_reject_ratio: float = Field(0.01, ge=0, le=1)
+    freshness_sla_hours: Decimal = Field(
+        Decimal(30), gt=0, le=24 * 62,
+        description="Data-freshness SLA: at the end of each day the newest loaded data (the end of the latest "
+                    "successful load's window) must be at most this many hours old. Default 30 = one daily "
+                    "window plus 6 hours to deliver it (marts.fct_data_health_daily).")
     owner: str = "finops-data"
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -173,6 +178,73 @@ class AnomalyConfig(_Model):
     channels: list[str] = Field(default_factory=list, description="alert_channels ids anomalies are sent to.")
 
 
+class TeamConfig(_Model):
+    """A team of the showback / team views: ``id`` is the value of the ``team`` tag as the marts hold it (lower
+    case); Superset gets one role ``Team <name>`` per team, restricted to the team's rows."""
+
+    id: str = Field(pattern=_ID, description="The team tag value (lower case), e.g. `payments`.")
+    name: str = Field(min_length=1, max_length=60, description="Display name; the Superset role is `Team <name>`.")
+
+
+class AiMlValue(_Model):
+    """Business value a user attributes to AI/ML work for one month (e.g. revenue of ML features, hours saved x
+    rate), optionally for one team. Never estimated by OpenFinOps: without entries the ROI view says `not
+    configured`."""
+
+    month: date = Field(description="The month (YYYY-MM-01, or any day in it).")
+    amount: Decimal = Field(description="Value in `currency` for that month.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    team: str | None = Field(None, pattern=_ID, description="The team the value belongs to (default: all teams).")
+    description: str = ""
+
+    @field_validator("month")
+    @classmethod
+    def _first_of_month(cls, value: date) -> date:
+        return value.replace(day=1)
+
+
+class AiMlConfig(_Model):
+    """What counts as AI/ML spend (marts.fct_ai_ml_spend_monthly) and the value it brings (fct_ai_ml_roi_monthly).
+    A cost line is AI/ML spend when it matches any of ``scopes`` (each scope as in budgets: dimensions ANDed)."""
+
+    scopes: list[CostScope] = Field(
+        default_factory=lambda: [CostScope(service_categories=["AI and Machine Learning"]), CostScope(teams=["ml"])],
+        description="A line matching any scope is AI/ML spend. Default: FOCUS service category `AI and Machine "
+                    "Learning`, or team `ml`.")
+    value: list[AiMlValue] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_value(self) -> AiMlConfig:
+        seen: set[tuple] = set()
+        for i, v in enumerate(self.value):
+            key = (v.month, v.team, v.currency)
+            if key in seen:
+                raise ValueError(f"value[{i}]: a second entry for month {v.month:%Y-%m}, team {v.team or 'all'} "
+                                 f"and currency {v.currency}; expected one per month, team and currency")
+            seen.add(key)
+        return self
+
+
+SUPERSET_FIXED_ROLES = ("CFO", "COO", "Infrastructure", "ML", "Analyst")
+
+
+class SupersetUser(_Model):
+    """A Superset user created (or updated) by ``superset/deploy.py``. The password is read from the environment
+    variable ``password_env`` at deploy time and never written anywhere; leave it out for users who log in through
+    an identity provider."""
+
+    username: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    first_name: str = ""
+    last_name: str = ""
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    roles: list[str] = Field(min_length=1, description="CFO, COO, Infrastructure, ML, Analyst or `Team <name>`.")
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SupersetConfig(_Model):
+    users: list[SupersetUser] = Field(default_factory=list)
+
+
 class WarehouseConfig(_Model):
     connection_id: str = Field("openfinops_warehouse", description="Airflow connection id of the warehouse.")
 
@@ -185,6 +257,13 @@ class OpenFinOpsConfig(_Model):
     alert_channels: list[AlertChannelConfig] = Field(default_factory=list)
     showback: ShowbackConfig = Field(default_factory=ShowbackConfig)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    teams: list[TeamConfig] = Field(default_factory=list)
+    ai_ml: AiMlConfig = Field(default_factory=AiMlConfig)
+    superset: SupersetConfig = Field(default_factory=SupersetConfig)
+
+    def team_role(self, team: TeamConfig) -> str:
+        """The Superset role of a team."""
+        return f"Team {team.name}"
 
     @model_validator(mode="after")
     def _cross_checks(self) -> OpenFinOpsConfig:
@@ -209,6 +288,24 @@ class OpenFinOpsConfig(_Model):
             if missing:
                 raise ValueError(f"{where}: unknown channel(s) {missing}; "
                                  f"expected ids from alert_channels {sorted(channels)}")
+        for kind, values in (("id", [t.id for t in self.teams]), ("name", [t.name for t in self.teams])):
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"teams: duplicate {kind} {dupes}")
+        team_ids = {t.id for t in self.teams}
+        for i, v in enumerate(self.ai_ml.value):
+            if v.team is not None and v.team not in team_ids:
+                raise ValueError(f"ai_ml.value[{i}].team: unknown team {v.team!r}; expected one of {sorted(team_ids)}")
+        roles = {*SUPERSET_FIXED_ROLES, *(self.team_role(t) for t in self.teams)}
+        usernames: set[str] = set()
+        for i, user in enumerate(self.superset.users):
+            if user.username in usernames:
+                raise ValueError(f"superset.users[{i}]: duplicate username {user.username!r}")
+            usernames.add(user.username)
+            unknown = [r for r in user.roles if r not in roles]
+            if unknown:
+                raise ValueError(f"superset.users[{i}].roles: unknown role(s) {unknown}; expected any of "
+                                 f"{sorted(roles)}")
         return self
 
     def source(self, source_id: str) -> SourceConfig:

@@ -5,6 +5,11 @@ the new rows (each carrying ``_source_id, _batch_id, _window_start, _window_end,
 slice are replaced in ``raw._rejects``. Re-running or back-filling a window therefore never duplicates cost.
 If the reject ratio passes the source's threshold the data is rolled back (the rejects are still kept) and the load
 fails, naming the source and the first rejected record.
+
+Every attempt is logged in ``ops.loads`` (openfinops/run_log.py), one row per dataset: a successful load writes its
+rows inside the load transaction (a rolled-back load leaves no 'success' row); a failed one (too many rejects, or any
+error while collecting or copying) writes 'failed' rows in a transaction of their own after the rollback, then the
+error is raised again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from psycopg.postgres import types as builtin_types
 from psycopg.pq import Format
 
 from collectors.base import Collector, Dataset, Reject, Window
+from openfinops import run_log
 
 # Load metadata every raw row carries: (column, type).
 META = (("_source_id", "text"), ("_batch_id", "text"), ("_window_start", "timestamptz"),
@@ -106,12 +112,15 @@ class Loader:
 
     def load(self, collector: Collector, window: Window, batch_id: str | None = None) -> LoadResult:
         batch_id = batch_id or uuid.uuid4().hex
+        load_id = uuid.uuid4().hex
+        started_at = datetime.now(UTC)
         result = LoadResult(collector.source_id, batch_id, window)
         datasets = collector.datasets()
-        ensure_tables(self.conn, datasets, self.schema)
-        self.conn.commit()
         rejects: list[Reject] = []
         try:
+            ensure_tables(self.conn, datasets, self.schema)
+            self.conn.commit()
+            run_log.ensure_tables(self.conn)
             with self.conn.transaction():
                 for ds in datasets:
                     meta = (collector.source_id, batch_id, window.start, window.end, datetime.now(UTC))
@@ -119,11 +128,37 @@ class Loader:
                                                                rejects))
                 self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
                 self._check_reject_ratio(collector.source_id, result, rejects)
-        except LoadError:
+                # same transaction: the success rows exist exactly when the data does
+                run_log.write_loads(self.conn, load_id=load_id, source_id=collector.source_id, batch_id=batch_id,
+                                    window_start=window.start, window_end=window.end, status="success",
+                                    rows=[run_log.LoadRow(d.dataset, d.table, d.rows, d.rejects, d.deleted)
+                                          for d in result.datasets], started_at=started_at)
+        except LoadError as exc:
             with self.conn.transaction():
                 self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
+            self._record_failure(collector.source_id, batch_id, load_id, window, datasets, result, started_at, exc)
+            raise
+        except Exception as exc:
+            self._record_failure(collector.source_id, batch_id, load_id, window, datasets, None, started_at, exc)
             raise
         return result
+
+    def _record_failure(self, source_id: str, batch_id: str, load_id: str, window: Window,
+                        datasets: Sequence[Dataset], result: LoadResult | None, started_at: datetime,
+                        exc: BaseException) -> None:
+        """'failed' rows in ops.loads, one per dataset, in their own transaction (the load's was rolled back).
+        rows_rejected counts the rejects kept in raw._rejects (a refused load keeps them; other errors keep none)."""
+        kept = {d.dataset: d.rejects for d in result.datasets} if result else {}
+        rows = [run_log.LoadRow(ds.name, ds.table, rows_rejected=kept.get(ds.name, 0)) for ds in datasets]
+
+        def write(conn: Connection) -> None:
+            run_log.ensure_tables(conn)
+            with conn.transaction():
+                run_log.write_loads(conn, load_id=load_id, source_id=source_id, batch_id=batch_id,
+                                    window_start=window.start, window_end=window.end, status="failed", rows=rows,
+                                    started_at=started_at, error=exc)
+
+        run_log.record_failure_quietly(write, self.conn)
 
     def _replace_slice(self, ds: Dataset, records: Iterable[tuple | Reject], window: Window, meta: tuple,
                        rejects: list[Reject]) -> DatasetResult:

@@ -1,6 +1,6 @@
 """Pipeline steps shared by the CLI and the Airflow tasks: build a collector from config, load a window,
 write the config tables (budgets, clusters, shared-cost rules, anomaly settings) for dbt. Alerts: see
-openfinops/alerts.py."""
+openfinops/alerts.py; the operational logs (ops.loads, ops.pipeline_runs): openfinops/run_log.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from collectors.base import Window
 from collectors.registry import all_datasets, collector_class
-from openfinops import alerts
+from openfinops import alerts, run_log
 from openfinops.alerts import ALERTS_DDL  # noqa: F401 - re-exported for callers of the first release
 from openfinops.collect_context import build_collector
 from openfinops.config import CostScope, OpenFinOpsConfig, SourceConfig
@@ -36,11 +36,29 @@ def effective_window(source: SourceConfig, window: Window) -> Window:
 
 
 def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connection,
-            batch_id: str | None = None, clients: Mapping[str, Any] | None = None) -> LoadResult:
-    source = cfg.source(source_id)
-    collector = build_collector(cfg, source, clients)
-    loader = Loader(conn, max_reject_ratio=source.max_reject_ratio)
-    return loader.load(collector, collector.align_window(effective_window(source, window)), batch_id=batch_id)
+            batch_id: str | None = None, clients: Mapping[str, Any] | None = None, *,
+            trigger: run_log.Trigger = "cli") -> LoadResult:
+    """Collect one source for ``window`` (widened by its look-back, aligned by the collector) and replace that
+    window in ``raw``. The run is recorded in ``ops.pipeline_runs`` as ``collect_<source_id>`` / ``batch_id``
+    (generated when not given) with ``trigger`` - 'airflow' when the caller is the collect DAG (``batch_id`` = the
+    Airflow run id), 'cli' otherwise - including failures before anything is loaded (unknown source, collector or
+    connection errors); the load itself is logged in ``ops.loads`` by the loader."""
+    batch_id = batch_id or run_log.new_run_id()
+    with run_log.recorded_run(conn, run_log.collect_pipeline(source_id), "collect", batch_id, trigger):
+        source = cfg.source(source_id)
+        collector = build_collector(cfg, source, clients)
+        loader = Loader(conn, max_reject_ratio=source.max_reject_ratio)
+        return loader.load(collector, collector.align_window(effective_window(source, window)), batch_id=batch_id)
+
+
+def record_failed_collect(conn: Connection, source_id: str, batch_id: str, trigger: run_log.Trigger,
+                          error: BaseException) -> None:
+    """Record a collect run that failed before :func:`collect` could start (the config file no longer loads)."""
+    def write(conn: Connection) -> None:
+        run_log.ensure_tables(conn)
+        run_log.finish_run(conn, run_log.collect_pipeline(source_id), "collect", batch_id, trigger, "failed", error)
+
+    run_log.record_failure_quietly(write, conn)
 
 
 _SCOPE_COLUMNS = """scope_providers text[], scope_billing_account_ids text[], scope_sub_account_ids text[],
@@ -71,6 +89,15 @@ CREATE TABLE IF NOT EXISTS config.anomaly_settings (
     baseline_days int NOT NULL, min_history_days int NOT NULL, min_cost_delta numeric NOT NULL,
     alert_min_severity text NOT NULL, channels text[] NOT NULL
 );
+CREATE TABLE IF NOT EXISTS config.sources (
+    source_id text PRIMARY KEY, source_type text NOT NULL, description text NOT NULL, schedule text NOT NULL,
+    freshness_sla_hours numeric NOT NULL
+);
+CREATE TABLE IF NOT EXISTS config.teams (team_id text PRIMARY KEY, team_name text NOT NULL);
+CREATE TABLE IF NOT EXISTS config.ai_ml_scopes (scope_order int PRIMARY KEY, {_SCOPE_COLUMNS});
+CREATE TABLE IF NOT EXISTS config.ai_ml_value (
+    value_month date NOT NULL, team text, amount numeric NOT NULL, currency text NOT NULL, description text NOT NULL
+);
 """
 
 
@@ -81,10 +108,14 @@ def _scope_values(scope: CostScope) -> tuple:
 
 
 def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
-    """Replace the ``config.*`` tables (budgets, clusters, shared-cost rules, anomaly settings) with the config
-    file's entries (one transaction), and make sure every raw table exists (empty for source types that are not
-    configured) so dbt can always build."""
+    """Replace the ``config.*`` tables (budgets, clusters, shared-cost rules, anomaly settings, sources, teams, AI/ML
+    scopes and value) with the config file's entries (one transaction), and make sure every table dbt reads exists -
+    every raw table (empty for source types that are not configured), ``raw._rejects``, ``ops.*`` and ``alerts.*`` -
+    so dbt can always build."""
     ensure_tables(conn, all_datasets())
+    conn.commit()
+    run_log.ensure_tables(conn)
+    alerts.ensure_tables(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(CONFIG_DDL)
         cur.execute("DELETE FROM config.budgets")
@@ -113,8 +144,24 @@ def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
         cur.execute("DELETE FROM config.anomaly_settings")
         cur.execute("INSERT INTO config.anomaly_settings VALUES (%s, %s, %s, %s, %s)",
                     (a.baseline_days, a.min_history_days, a.min_cost_delta, a.alert_min_severity, a.channels))
+        cur.execute("DELETE FROM config.sources")
+        cur.executemany("INSERT INTO config.sources VALUES (%s, %s, %s, %s, %s)",
+                        [(s.id, s.type, s.description, s.schedule, s.freshness_sla_hours) for s in cfg.sources])
+        cur.execute("DELETE FROM config.teams")
+        cur.executemany("INSERT INTO config.teams VALUES (%s, %s)", [(t.id, t.name) for t in cfg.teams])
+        cur.execute("DELETE FROM config.ai_ml_scopes")
+        cur.executemany(
+            """INSERT INTO config.ai_ml_scopes (scope_order, scope_providers, scope_billing_account_ids,
+                   scope_sub_account_ids, scope_services, scope_service_categories, scope_sources, scope_teams,
+                   scope_environments, scope_tags)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(i, *_scope_values(scope)) for i, scope in enumerate(cfg.ai_ml.scopes, start=1)])
+        cur.execute("DELETE FROM config.ai_ml_value")
+        cur.executemany("INSERT INTO config.ai_ml_value VALUES (%s, %s, %s, %s, %s)",
+                        [(v.month, v.team, v.amount, v.currency, v.description) for v in cfg.ai_ml.value])
     return {"budgets": len(cfg.budgets), "clusters": len(cfg.clusters),
-            "shared_cost_rules": len(cfg.showback.shared_costs)}
+            "shared_cost_rules": len(cfg.showback.shared_costs), "sources": len(cfg.sources),
+            "teams": len(cfg.teams), "ai_ml_scopes": len(cfg.ai_ml.scopes), "ai_ml_value": len(cfg.ai_ml.value)}
 
 
 def record_budget_alerts(conn: Connection, detected_by: str | None = None) -> list[tuple]:

@@ -2,9 +2,13 @@
 # Embedded PostgreSQL for the demo, the CLI and the tests.
 #   scripts/pg.sh start   -> initdb (first time), start on 127.0.0.1:$OPENFINOPS_PG_PORT, create roles + databases
 #   scripts/pg.sh stop
-#   scripts/pg.sh env     -> prints `export ...` lines (warehouse/airflow/superset URLs) for `eval`
+#   scripts/pg.sh env     -> prints `export ...` lines (warehouse/reader/airflow/superset URLs) for `eval`
 # With OPENFINOPS_WAREHOUSE_URL set (to a PostgreSQL of yours), `env` keeps it as the warehouse for every part
-# (collectors, dbt, Superset's database); the embedded cluster then only holds Airflow and Superset metadata.
+# (collectors, dbt, Superset's database); the embedded cluster then only holds Airflow and Superset metadata, and
+# Superset reads the warehouse with OPENFINOPS_READER_URL if you give one (a read-only role of yours).
+# Roles: openfinops owns the warehouse database `openfinops` (collectors, dbt); openfinops_reader (LOGIN, read-only
+# by default, 60 s statement timeout) is what Superset connects with - dbt grants it SELECT on schema marts only
+# (dbt_project/macros/grants.sql). airflow and superset own their metadata databases; nobody else may connect there.
 # bin/openfinops with OPENFINOPS_WAREHOUSE_URL set starts nothing.
 # As root, the server runs as a dedicated system user (postgres refuses to run as root).
 . "$(dirname "$0")/lib.sh"
@@ -60,9 +64,11 @@ pg_env() {
   echo "export OPENFINOPS_EMBEDDED_PG=1"
   echo "export OPENFINOPS_PG_HOST=127.0.0.1 OPENFINOPS_PG_PORT=$OPENFINOPS_PG_PORT"
   if [ -n "${OPENFINOPS_WAREHOUSE_URL:-}" ] && [ -z "${OPENFINOPS_EMBEDDED_PG:-}" ]; then
-    : # an external warehouse was given: keep it (the embedded cluster still holds Airflow/Superset metadata)
+    : # an external warehouse was given: keep it and a given OPENFINOPS_READER_URL (the embedded cluster still holds
+      # Airflow/Superset metadata)
   else
     echo "export OPENFINOPS_WAREHOUSE_URL='postgresql://openfinops:$OPENFINOPS_PG_WAREHOUSE_PASSWORD@$h/openfinops'"
+    echo "export OPENFINOPS_READER_URL='postgresql://openfinops_reader:$OPENFINOPS_PG_READER_PASSWORD@$h/openfinops'"
   fi
   echo "export OPENFINOPS_AIRFLOW_DB_URL='postgresql+psycopg://airflow:$OPENFINOPS_PG_AIRFLOW_PASSWORD@$h/airflow'"
   echo "export OPENFINOPS_SUPERSET_DB_URL='postgresql+psycopg2://superset:$OPENFINOPS_PG_SUPERSET_PASSWORD@$h/superset'"
@@ -122,6 +128,26 @@ CONF
   ensure_role_db airflow "$OPENFINOPS_PG_AIRFLOW_PASSWORD" airflow
   ensure_role_db superset "$OPENFINOPS_PG_SUPERSET_PASSWORD" superset
   psql_admin -d postgres -c "ALTER ROLE openfinops CREATEDB" >/dev/null
+  ensure_reader_role
+}
+
+# Superset's warehouse role: can log in and read what dbt grants it (SELECT on marts), nothing else. Read-only by
+# default and bounded in time (a user can lift the read-only default for a session, so privileges - not this
+# setting - are what keep it from writing: it owns nothing and is granted nothing but SELECT).
+ensure_reader_role() {
+  [ -n "${OPENFINOPS_PG_READER_PASSWORD:-}" ] || {  # credentials file from before the reader existed
+    echo "OPENFINOPS_PG_READER_PASSWORD=$(gen_secret)" >> "$PW_FILE"; . "$PW_FILE"; }
+  psql_admin -d postgres <<SQL
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'openfinops_reader', '$OPENFINOPS_PG_READER_PASSWORD')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'openfinops_reader')\gexec
+ALTER ROLE openfinops_reader WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS
+  PASSWORD '$OPENFINOPS_PG_READER_PASSWORD';
+ALTER ROLE openfinops_reader SET default_transaction_read_only = on;
+ALTER ROLE openfinops_reader SET statement_timeout = '60s';
+-- the metadata databases: their owners only (PUBLIC may connect to a new database by default)
+REVOKE CONNECT ON DATABASE airflow FROM PUBLIC;
+REVOKE CONNECT ON DATABASE superset FROM PUBLIC;
+SQL
 }
 
 stop() {

@@ -40,10 +40,10 @@ os.environ.update({
     "OPENFINOPS_DBT_BIN": str(ROOT / ".venv" / "dbt" / "bin" / "dbt"),
 })
 
-# 36 days across two month boundaries (Savings Plan purchases on Oct 1 and Nov 1); the demo's cost spike on Oct 11
-# has the 14 days of history an anomaly verdict needs
+# 38 days across two month boundaries (Savings Plan purchases on Oct 1 and Nov 1); the demo's cost spikes on Oct 11
+# and Nov 3 have the 14 days of history an anomaly verdict needs, and the one on the last day is an open anomaly
 DEMO_START = date(2026, 9, 27)
-DEMO_END = date(2026, 11, 2)
+DEMO_END = date(2026, 11, 4)
 
 
 def admin_url() -> str:

@@ -54,7 +54,26 @@ def test_collect_dags_emit_an_asset_per_raw_table_and_transform_listens(dagbag, 
     detect, deliver = transform.get_task("detect_alerts"), transform.get_task("deliver_alerts")
     assert deliver.upstream_task_ids == {"detect_alerts"}
     assert detect.upstream_task_ids and all(t.startswith("dbt.") for t in detect.upstream_task_ids)
-    assert not detect.downstream_task_ids - {"deliver_alerts"} and not deliver.downstream_task_ids
+    assert detect.downstream_task_ids == {"deliver_alerts", "record_run_failure"}
+    assert deliver.downstream_task_ids == {"record_run_success", "record_run_failure"}
+
+
+def test_transform_records_its_run_success_or_failure(dagbag):
+    """ops.pipeline_runs: record_run_success after deliver_alerts (default trigger rule), record_run_failure
+    (ONE_FAILED) downstream of every other task, Cosmos node tasks included, so exactly one of them runs; both are
+    leaves, so a failure still fails the run (record_run_success is then upstream_failed)."""
+    from airflow.sdk import TriggerRule
+
+    transform = dagbag.dags["transform"]
+    success, failure = transform.get_task("record_run_success"), transform.get_task("record_run_failure")
+    assert success.upstream_task_ids == {"deliver_alerts"}
+    assert success.trigger_rule == TriggerRule.ALL_SUCCESS
+    assert failure.trigger_rule == TriggerRule.ONE_FAILED
+    others = set(transform.task_ids) - {"record_run_success", "record_run_failure"}
+    assert failure.upstream_task_ids == others
+    assert any(t.startswith("dbt.") and "fct_data_health_daily" in t for t in failure.upstream_task_ids)
+    assert {t.task_id for t in transform.leaves} == {"record_run_success", "record_run_failure"}
+    assert "sync_config" in others and transform.get_task("sync_config").upstream_task_ids == set()
 
 
 def test_collect_schedule_has_a_daily_data_interval(dagbag):

@@ -54,6 +54,13 @@ def test_collect_dag_loads_its_data_interval_and_reruns_idempotently(airflow_db,
                    for r in collector.collect(COST_LINE_ITEMS, Window.from_dates(date(2026, 11, 4), date(2026, 11, 5))))
     assert first[0][2] == expected
     assert first[0][3] == run.run_id  # the batch id is the Airflow run id
+    with psycopg.connect(warehouse_conn_env) as conn:
+        # ops: the run (trigger airflow, run id = batch id) and its load, logged by pipeline.collect and the loader
+        assert conn.execute("SELECT pipeline, trigger, status, attempts FROM ops.pipeline_runs WHERE run_id = %s",
+                            (run.run_id,)).fetchall() == [("collect_demo-gcp", "airflow", "success", 1)]
+        assert conn.execute("SELECT source_id, status, rows_loaded FROM ops.loads WHERE batch_id = %s",
+                            (run.run_id,)).fetchall() == [("demo-gcp", "success", len(list(collector.collect(
+                                COST_LINE_ITEMS, Window.from_dates(date(2026, 11, 4), date(2026, 11, 5))))))]
 
     again = dag.test(logical_date=datetime(2026, 11, 5, tzinfo=UTC))
     assert again.state == "success"
@@ -113,6 +120,13 @@ def test_transform_dag_builds_marts_and_sends_each_alert_once(airflow_db, dagbag
     assert {k: sent.get(k, 0) for k in expected} == expected and expected["slack"] > 0
     received = {k: len(alert_sink.inbox.read(k)) for k in expected}
     assert received == expected
+    # ops.pipeline_runs: sync_config marked the run running, record_run_success ended it (record_run_failure skipped)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("""SELECT trigger, status, attempts, error, finished_at > started_at FROM ops.pipeline_runs
+                               WHERE pipeline = 'transform' AND run_id = %s""", (run.run_id,)).fetchall() == \
+            [("airflow", "success", 1, None, True)]
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert (states["record_run_success"], states["record_run_failure"]) == ("success", "skipped")
     # A second run (dbt tasks marked success to save time) records and sends nothing twice.
     again = dag.test(logical_date=datetime(2026, 11, 3, tzinfo=UTC), mark_success_pattern=r"dbt\..*")
     assert again.state == "success"
@@ -121,3 +135,24 @@ def test_transform_dag_builds_marts_and_sends_each_alert_once(airflow_db, dagbag
                             "WHERE kind = 'actual'").fetchone()[0] == crossings
         assert conn.execute("SELECT count(*) FROM alerts.notifications").fetchone()[0] == sum(expected.values())
     assert {k: len(alert_sink.inbox.read(k)) for k in expected} == received
+
+
+def test_a_failed_transform_run_is_recorded_and_still_fails(airflow_db, dagbag, warehouse_conn_env):
+    """dbt tasks marked success on an empty warehouse: detect_alerts fails (no marts). record_run_failure (ONE_FAILED)
+    records the failure naming the task; record_run_success is upstream_failed, so the DAG run is failed."""
+    dag = dagbag.dags["transform"]
+    detect = dag.get_task("detect_alerts")
+    retries = detect.retries
+    detect.retries = 0  # no retry delay in the test
+    try:
+        run = dag.test(logical_date=datetime(2026, 11, 4, tzinfo=UTC), mark_success_pattern=r"dbt\..*")
+    finally:
+        detect.retries = retries
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert (states["detect_alerts"], states["deliver_alerts"]) == ("failed", "upstream_failed")
+    assert (states["record_run_success"], states["record_run_failure"]) == ("upstream_failed", "success")
+    with psycopg.connect(warehouse_conn_env) as conn:
+        assert conn.execute("""SELECT trigger, status, attempts, error FROM ops.pipeline_runs
+                               WHERE pipeline = 'transform' AND run_id = %s""", (run.run_id,)).fetchall() == \
+            [("airflow", "failed", 1, "failed task(s): detect_alerts")]

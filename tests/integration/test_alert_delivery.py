@@ -346,22 +346,32 @@ def test_a_channel_that_keeps_failing_fails_delivery_after_the_others_are_sent(s
     assert sorted(c for _, _, c, *_ in recorded) == ["finops-email"] * 5 + ["team-slack"] * 3
     assert len(smtp.messages) == 5 and len(http.to(SLACK_PATH)) == 3
 
+    # the failed message is recorded in alerts.delivery_failures (own transaction), redacted
+    with psycopg.connect(url) as conn:
+        failures = conn.execute("""SELECT alert_type, alert_key, channel_id, channel_type, target, attempts, error,
+                                          sent_by, failed_at IS NOT NULL
+                                   FROM alerts.delivery_failures""").fetchall()
+    assert failures == [("budget_threshold", first, "finops-webhook", "webhook", f"{http.base_url}/***", 3,
+                         "HTTP 500 Internal Server Error: internal error near ***", "test-run", True)]
+
     # nothing secret anywhere: logs (every level), stdout/stderr, the error, the alerts tables
     out, err = capfd.readouterr()
     with psycopg.connect(url) as conn:
         tables = "\n".join(
-            row[0] for table in ("budget_threshold_crossings", "cost_anomalies", "notifications")
+            row[0] for table in ("budget_threshold_crossings", "cost_anomalies", "notifications", "delivery_failures")
             for row in conn.execute(f"SELECT row_to_json(t)::text FROM alerts.{table} AS t").fetchall())
     assert any(r.name == "urllib3.connectionpool" and "POST *** HTTP/1.1" in r.getMessage() for r in caplog.records)
     for text in (caplog.text, out, err, message, tables, failed.value.report.summary()):
         for secret in (SLACK_TOKEN, WEBHOOK_TOKEN, SMTP_PASSWORD, "T0SECRET1", "B0SECRET2"):
             assert secret not in text
 
-    # the receiver is back: the next run sends only the webhook's messages
+    # the receiver is back: the next run sends only the webhook's messages (and records no new failure)
     http.script(WEBHOOK_PATH, [(200, {}, "")])
     _, report = run(cfg, url)
     assert {c for _, _, c, _ in report.sent} == {"finops-webhook"} and len(report.sent) == 8
     assert len(smtp.messages) == 5 and len(http.to(SLACK_PATH)) == 3
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM alerts.delivery_failures").fetchone()[0] == 1
 
 
 def test_a_permanent_error_is_not_retried_and_a_missing_connection_is_named(setup, monkeypatch):

@@ -58,3 +58,17 @@ def test_airflow_services_share_config_and_get_the_warehouse_as_a_connection():
         env = services[name]["environment"]
         assert env["AIRFLOW_CONN_OPENFINOPS_WAREHOUSE"].startswith("postgresql://openfinops:${")
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/openfinops/dags"
+
+
+def test_superset_reads_the_marts_as_the_read_only_role():
+    """Superset's database connection is the reader role the PostgreSQL init script creates, never the owner."""
+    services = load()["services"]
+    deploy = services["superset-deploy"]
+    assert deploy["environment"]["OPENFINOPS_READER_URL"].startswith("postgresql://openfinops_reader:${")
+    assert deploy["depends_on"]["superset"]["condition"] == "service_healthy"
+    assert "/opt/openfinops/superset/deploy.py" in deploy["command"]
+    assert services["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
+    init_sql = (ROOT / "docker" / "postgres-init.sh").read_text()
+    assert "CREATE ROLE openfinops_reader LOGIN" in init_sql
+    assert "default_transaction_read_only = on" in init_sql
+    assert "GRANT" not in init_sql.split("openfinops_reader", 1)[1], "the reader gets SELECT on marts from dbt only"

@@ -11,6 +11,8 @@
 -- >= 100), 'warning' (utilisation_pct >= 80), else 'ok'. highest_threshold_crossed / highest_forecast_threshold_
 -- crossed are the largest configured thresholds / forecast_thresholds reached (NULL if none). All compare the
 -- rounded percentages (2 decimals), the same figures the alert tasks compare with the thresholds.
+-- is_within_budget (budget adherence): actual_cost <= budget_amount for a closed period, forecast_cost <=
+-- budget_amount for an open one.
 with
 
 budgets as (
@@ -176,7 +178,12 @@ final as (
             select max(threshold) as highest_threshold
             from unnest(forecast_thresholds) as threshold
             where forecast_utilisation_pct >= threshold
-        ) as highest_forecast_threshold_crossed
+        ) as highest_forecast_threshold_crossed,
+        -- budget adherence: within budget at period end (actual for a closed period, forecast for an open one)
+        case
+            when days_remaining = 0 then actual_cost <= budget_amount
+            else forecast_cost <= budget_amount
+        end as is_within_budget
     from utilisation
 )
 

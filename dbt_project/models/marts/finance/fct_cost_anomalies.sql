@@ -17,6 +17,8 @@
 --   severity (|robust_z|): low >= 3.5, medium >= 5, high >= 7, critical >= 10. Drops (direction 'drop') are
 --     capped at medium: less spend is a data question, not a cost risk, so it shows in the mart but does not reach
 --     the default alert level (high).
+--   is_open: an anomaly whose charge_date is within var('open_anomaly_days') (default 7) days of the latest
+--     charge_date in the mart (charge_date > latest - 7 days): recent enough to still need a look.
 {% set consistency_constant = 1.4826 %}
 {% set relative_scale_floor = 0.05 %}
 {% set severity_low = 3.5 %}
@@ -251,7 +253,9 @@ final as (
             when abs(robust_z) >= {{ severity_medium }} then 'medium'
             else 'low'
         end as severity,
-        line_item_count
+        line_item_count,
+        is_anomaly
+        and charge_date > max(charge_date) over () - {{ var('open_anomaly_days', 7) | int }} as is_open
     from verdicts
 )
 
