@@ -23,9 +23,9 @@ step 7 "load $DAYS days through the collect DAGs, then the Asset-triggered trans
 (. "$OPENFINOPS_ROOT/scripts/airflow_env.sh"
  "$AIRFLOW_PY" "$OPENFINOPS_ROOT/scripts/demo_run.py" --days "$DAYS" \
    --password-file "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-step 8 "start Superset and deploy the Overview dashboard"
+step 8 "start Superset; deploy the dashboards, roles, row-level security and one demo user per role"
 bash "$OPENFINOPS_ROOT/scripts/superset.sh" start
-bash "$OPENFINOPS_ROOT/scripts/superset.sh" deploy
+bash "$OPENFINOPS_ROOT/scripts/superset.sh" deploy --demo-users
 
 totals=$(psql "$OPENFINOPS_WAREHOUSE_URL" -X -A -t -F ' ' -c "
   SELECT provider_name, to_char(sum(billed_cost), 'FM999G999G990D00'), billing_currency
@@ -34,7 +34,11 @@ cat <<MSG
 
 OpenFinOps demo is running.
   Airflow   http://127.0.0.1:${OPENFINOPS_AIRFLOW_PORT:-8080}   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/airflow_passwords.json
-  Superset  http://127.0.0.1:${OPENFINOPS_SUPERSET_PORT:-8088}/superset/dashboard/overview/   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/superset.env
+  Superset  http://127.0.0.1:${OPENFINOPS_SUPERSET_PORT:-8088}/dashboard/list/   user admin, password in $OPENFINOPS_CREDENTIALS_DIR/superset.env
+            dashboards: overview, cfo, coo, infrastructure, ml, team (http://127.0.0.1:${OPENFINOPS_SUPERSET_PORT:-8088}/superset/dashboard/<slug>/)
+            one user per role (cfo, coo, infrastructure, ml, analyst, team-<id>): passwords in
+            $OPENFINOPS_CREDENTIALS_DIR/superset_users.json
+            SQL Lab (Analyst) reads the warehouse as the read-only role openfinops_reader (schema marts only)
   Warehouse $(echo "$OPENFINOPS_WAREHOUSE_URL" | sed -E 's#//([^:]+):[^@]+@#//\1:***@#')   (password in $OPENFINOPS_CREDENTIALS_DIR/postgres.env)
   Alerts    sent by the transform DAG to the local sink: $OPENFINOPS_STATE_DIR/alerts-inbox/{slack,webhook,email}.jsonl
             ($(psql "$OPENFINOPS_WAREHOUSE_URL" -X -A -t -c "SELECT count(*) FROM alerts.notifications" 2>/dev/null || echo "?") message(s) recorded in alerts.notifications)

@@ -4,9 +4,11 @@
 #   scripts/superset.sh start    gunicorn on 127.0.0.1:${OPENFINOPS_SUPERSET_PORT:-8088}, waits for /health
 #   scripts/superset.sh stop     TERM the process group, then KILL
 #   scripts/superset.sh status   running or not
-#   scripts/superset.sh deploy   validate + import superset/bundle (superset/deploy.py), create roles
+#   scripts/superset.sh deploy [--demo-users]   validate + import superset/bundle, apply superset/access.yaml
+#                                (roles, permissions, row-level security) and users (superset/deploy.py)
 #   scripts/superset.sh env      print `export ...` lines (URL, admin user/password) for `eval`
-# Uses OPENFINOPS_WAREHOUSE_URL and OPENFINOPS_SUPERSET_DB_URL when set; otherwise starts the embedded PostgreSQL.
+# Uses OPENFINOPS_WAREHOUSE_URL, OPENFINOPS_READER_URL and OPENFINOPS_SUPERSET_DB_URL when set; otherwise starts the
+# embedded PostgreSQL. Superset's warehouse connection is OPENFINOPS_READER_URL (read-only role, schema marts only).
 # State: $OPENFINOPS_STATE_DIR/superset (pid, log, init stamp, SUPERSET_HOME); secrets:
 # $OPENFINOPS_CREDENTIALS_DIR/superset.env (SUPERSET_SECRET_KEY, GUEST_TOKEN_JWT_SECRET, SUPERSET_ADMIN_PASSWORD).
 . "$(dirname "$0")/lib.sh"
@@ -186,7 +188,12 @@ cmd_deploy() {
   ensure_pg_env
   ensure_credentials
   [ -x "$AIRFLOW_PY" ] || die "python for deploy missing ($AIRFLOW_PY)"
+  if [ -z "${OPENFINOPS_READER_URL:-}" ]; then  # take only the reader URL from pg.sh env, keep the other URLs
+    OPENFINOPS_READER_URL=$(eval "$(bash "$OPENFINOPS_ROOT/scripts/pg.sh" env)"; printf '%s' "${OPENFINOPS_READER_URL:-}")
+  fi
+  [ -n "$OPENFINOPS_READER_URL" ] || die "OPENFINOPS_READER_URL is not set (scripts/pg.sh env exports it)"
   SUPERSET_ADMIN_PASSWORD="$SUPERSET_ADMIN_PASSWORD" OPENFINOPS_WAREHOUSE_URL="$OPENFINOPS_WAREHOUSE_URL" \
+    OPENFINOPS_READER_URL="$OPENFINOPS_READER_URL" \
     "$AIRFLOW_PY" "$OPENFINOPS_ROOT/superset/deploy.py" --url "$SS_URL" --user "$SS_ADMIN_USER" "$@"
 }
 

@@ -37,7 +37,8 @@ GUEST_TOKEN_JWT_ALGO = "HS256"
 GUEST_TOKEN_JWT_EXP_SECONDS = 300
 
 FEATURE_FLAGS = {
-    # Dashboards carry roles (CFO, COO, Infrastructure): a role only sees the dashboards it is attached to.
+    # Dashboards carry roles (superset/access.yaml, set by deploy.py): a role only sees the dashboards it is attached
+    # to. A dashboard without roles would fall back to dataset permissions, so deploy gives every dashboard roles.
     "DASHBOARD_RBAC": True,
     "DASHBOARD_NATIVE_FILTERS": True,
     "ENABLE_TEMPLATE_PROCESSING": False,
