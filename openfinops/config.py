@@ -74,7 +74,9 @@ class ClusterConfig(_Model):
 class CostScope(_Model):
     """Which cost lines a budget or a shared-cost rule covers. Every listed dimension must match (AND); values within
     one dimension are alternatives (OR); an absent dimension is no restriction. Teams, environments and tags match
-    case-insensitively (tag keys are normalised to lower case, e.g. ``CostCenter`` = ``costcenter``)."""
+    case-insensitively: they are stored trimmed and lower-cased here (the one place: budgets, shared-cost rules and
+    AI/ML scopes all reach dbt's ``cost_scope_matches`` through it), as the cost lines' team / environment / tags are
+    (tag keys too, e.g. ``CostCenter`` = ``costcenter``)."""
 
     providers: list[str] | None = None
     billing_account_ids: list[str] | None = None
@@ -86,6 +88,11 @@ class CostScope(_Model):
     environments: list[str] | None = None
     tags: dict[str, list[str]] | None = Field(
         None, description="Tag key -> accepted values, e.g. {cost-center: [cc-100, cc-200]}; keys ANDed, values ORed.")
+
+    @field_validator("teams", "environments")
+    @classmethod
+    def _case_insensitive(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [v.strip().lower() for v in value]
 
     @field_validator("tags")
     @classmethod

@@ -2,8 +2,9 @@
     Is the cost line `cost` (an int_focus_costs row alias) inside the configured scope `scope` (an alias of a row with
     the scope_* columns of config.budgets / config.shared_cost_rules)? The CostScope rules of openfinops/config.py:
     a NULL scope array (or NULL scope_tags) = no restriction; dimensions are ANDed, values within one are ORed.
-    Teams and environments compare as they are: the scope side must already be trimmed and lower-cased (as
-    stg_config__shared_cost_rules delivers them), the cost side is. Tags (scope_tags = {"<key>": [values]}, keys
+    Teams and environments compare as they are: both sides are trimmed and lower-cased (the scope side by
+    openfinops/config.py CostScope, for budgets, shared-cost rules and AI/ML scopes alike; the cost side by
+    int_focus_costs). Tags (scope_tags = {"<key>": [values]}, keys
     lower-case): every configured key must be on the line (int_focus_costs.tags has lower-cased keys) with one of its
     values, values compared trimmed and lower-cased.
 #}

@@ -1,15 +1,15 @@
 """The loader on the real PostgreSQL: a window re-load replaces its slice, rejects are kept, too many rejects fail."""
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg
 import pytest
 
-from collectors.base import Collector, Dataset, Reject, Window
+from collectors.base import Collector, Window
 from collectors.demo import COST_LINE_ITEMS, DemoCollector
 from openfinops.loader import Loader, LoadError
+from tests.fakes.collectors import BadRecords
 
 
 def totals(url: str) -> list[tuple]:
@@ -55,34 +55,6 @@ def test_reload_replaces_window_and_backfill_is_idempotent(empty_db):
                                       WHERE tags IS NOT NULL GROUP BY 1""").fetchall())
     assert meta == (0, datetime(2026, 10, 28, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
     assert set(shapes) == {"object"} and shapes["object"] > 100
-
-
-class BadRecords(Collector):
-    """Yields good demo rows plus the kinds of bad input a collector meets."""
-
-    type = "bad"
-
-    def __init__(self, n_bad: int) -> None:
-        super().__init__("bad-source")
-        self.n_bad = n_bad
-        self.demo = DemoCollector("bad-source", {"datasets": ["cost_line_items"], "providers": ["azure"]})
-
-    def datasets(self) -> tuple[Dataset, ...]:
-        return (COST_LINE_ITEMS,)
-
-    def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
-        good = list(self.demo.collect(dataset, window))
-        yield from good
-        for i in range(self.n_bad):
-            kind = i % 3
-            if kind == 0:
-                yield Reject(dataset.name, f"line {i + 2}", "BilledCost", "not a number: 'abc'", "x,y,abc,z")
-            elif kind == 1:
-                yield good[0][:5]  # truncated record
-            else:
-                broken = list(good[0])
-                broken[COST_LINE_ITEMS.column_names.index("billed_cost")] = None
-                yield tuple(broken)
 
 
 def test_rejects_are_kept_with_reason_and_text(empty_db):

@@ -4,39 +4,20 @@ upserted per run id (a retry updates the row)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
 
-from collectors.base import Collector, Dataset, Reject, Window
-from collectors.demo import COST_LINE_ITEMS, DemoCollector
+from collectors.base import Window
+from collectors.demo import DemoCollector
 from openfinops import pipeline, run_log
 from openfinops.config import ConfigError
 from openfinops.loader import Loader, LoadError
 from tests.conftest import run_cli
+from tests.fakes.collectors import BadRecords
 
 WINDOW = Window.from_dates(date(2026, 11, 1), date(2026, 11, 3))
-
-
-class BadRecords(Collector):
-    """Good demo cost lines plus ``n_bad`` unparseable ones."""
-
-    type = "bad"
-
-    def __init__(self, n_bad: int) -> None:
-        super().__init__("bad-source")
-        self.n_bad = n_bad
-        self.demo = DemoCollector("bad-source", {"datasets": ["cost_line_items"], "providers": ["azure"]})
-
-    def datasets(self) -> tuple[Dataset, ...]:
-        return (COST_LINE_ITEMS,)
-
-    def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
-        yield from self.demo.collect(dataset, window)
-        for i in range(self.n_bad):
-            yield Reject(dataset.name, f"line {i + 2}", "BilledCost", "not a number: 'abc'", "x,y,abc,z")
 
 
 def loads(url: str) -> list[tuple]:

@@ -114,3 +114,17 @@ def test_lookback_defaults_to_the_collector_type(monkeypatch):
     assert effective_window(SourceConfig(id="s", type="demo"), window) == Window.from_dates(
         date(2026, 11, 3), date(2026, 11, 6))
     assert effective_window(SourceConfig(id="s", type="demo", lookback_days=0), window) == window
+
+
+def test_scope_teams_and_environments_match_case_insensitively(tmp_path):
+    """Cost lines carry team / environment trimmed and lower-cased (int_focus_costs), and dbt's cost_scope_matches
+    compares them as they are: every scope (budget, shared-cost rule, AI/ML) is stored the same way."""
+    data = base()
+    scope = {"teams": [" Payments", "ML "], "environments": ["Prod"], "providers": ["AWS"]}
+    data["budgets"] = [{"id": "b", "name": "B", "amount": 10, "currency": "USD", "scope": scope}]
+    data["showback"] = {"shared_costs": [{"id": "r", "description": "R", "method": "even", "scope": scope}]}
+    data["ai_ml"] = {"scopes": [scope]}
+    cfg = load_config(write(tmp_path, data), env={})
+    for stored in (cfg.budgets[0].scope, cfg.showback.shared_costs[0].scope, cfg.ai_ml.scopes[0]):
+        assert (stored.teams, stored.environments) == (["payments", "ml"], ["prod"])
+        assert stored.providers == ["AWS"]  # provider names are FOCUS values, compared exactly

@@ -1,7 +1,8 @@
 -- In-scope cost per budget and day, with the budget period each day falls in.
 -- Grain: budget_id x charge_date (days with at least one in-scope cost line in the budget's currency).
 -- Scope rules: a NULL scope array = no restriction; dimensions are ANDed, values within one are ORed;
--- teams and environments match case-insensitively (cost-side values are already lower-cased).
+-- teams and environments match case-insensitively (both sides trimmed and lower-cased: config.py CostScope, and
+-- int_focus_costs).
 -- Tags (scope_tags = {"<key>": [values]}): every configured key must be on the line (int_focus_costs.tags has
 -- lower-cased keys) with one of its values, values compared trimmed and lower-cased. NULL = no restriction.
 -- Only lines in the budget's currency count (no FX conversion).
@@ -20,21 +21,8 @@ budgets as (
         scope_services,
         scope_service_categories,
         scope_sources,
-        -- lower-cased for case-insensitive matching; NULL stays NULL (no restriction), '{}' matches nothing
-        case
-            when scope_teams is not null
-                then array(
-                        select lower(trim(scope_team.value)) as scope_team
-                        from unnest(scope_teams) as scope_team (value)
-                    )
-        end as scope_teams,
-        case
-            when scope_environments is not null
-                then array(
-                        select lower(trim(scope_environment.value)) as scope_environment
-                        from unnest(scope_environments) as scope_environment (value)
-                    )
-        end as scope_environments,
+        scope_teams,
+        scope_environments,
         scope_tags
     from {{ ref('stg_config__budgets') }}
 ),

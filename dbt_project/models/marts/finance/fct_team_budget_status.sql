@@ -2,8 +2,7 @@
 -- Superset's row-level security on team).
 -- Grain: budget_id x period_start x team. The figures are the budget's (fct_budget_status, the same values): a
 -- budget over several teams is not split between them - team_count says how many teams share it.
--- is_within_budget (budget adherence): actual_cost <= budget_amount for a closed period, forecast_cost <=
--- budget_amount for an open one.
+-- is_within_budget (budget adherence) is fct_budget_status's.
 with
 
 budget_status as (
@@ -13,7 +12,7 @@ budget_status as (
 budget_teams as (
     select distinct
         budgets.budget_id,
-        lower(trim(scope_team.team)) as team
+        scope_team.team
     from {{ ref('stg_config__budgets') }} as budgets
     cross join lateral unnest(budgets.scope_teams) as scope_team (team)
     where budgets.scope_teams is not null
@@ -54,10 +53,7 @@ final as (
         budget_status.status,
         budget_status.is_period_closed,
         budget_status.as_of_date,
-        case
-            when budget_status.is_period_closed then budget_status.actual_cost <= budget_status.budget_amount
-            else budget_status.forecast_cost <= budget_status.budget_amount
-        end as is_within_budget,
+        budget_status.is_within_budget,
         cast(team_counts.team_count as integer) as team_count
     from budget_status
     inner join budget_teams

@@ -3,7 +3,7 @@
 -- Grain: cluster_id x metric_date - the rows of fct_cluster_health_daily (every cluster, every day between the first
 -- and the last day with node metrics), whose effective_cost this mart repeats.
 -- node_hours / healthy_node_hours = the day's sums of fct_cluster_health_hourly.nodes_reporting / healthy_nodes.
--- utilisation_basis: 'gpu' for clusters configured with GPUs (gpus_per_node > 0), else 'cpu'.
+-- utilisation_basis: stg_config__clusters' ('gpu' for clusters configured with GPUs, gpus_per_node > 0, else 'cpu').
 -- utilised_cost = sum over the day's hours of the hour's effective cost (int_cluster_costs_hourly) x that hour's
 -- average utilisation of the basis (fct_cluster_health_hourly, percent, over Ready samples) / 100, rounded to 6
 -- decimals per day; cost in an hour without a Ready sample counts as idle. idle_cost = effective_cost - utilised_cost;
@@ -22,7 +22,7 @@ cluster_days as (
 clusters as (
     select
         cluster_id,
-        coalesce(gpus_per_node, 0) > 0 as has_gpus
+        utilisation_basis
     from {{ ref('stg_config__clusters') }}
 ),
 
@@ -54,7 +54,7 @@ hourly as (
         coalesce(hours.nodes_reporting, 0) as nodes_reporting,
         coalesce(hours.healthy_nodes, 0) as healthy_nodes,
         case
-            when coalesce(clusters.has_gpus, false) then hours.avg_gpu_utilization_pct
+            when clusters.utilisation_basis = 'gpu' then hours.avg_gpu_utilization_pct
             else hours.avg_cpu_utilization_pct
         end as basis_utilization_pct
     from hour_costs
@@ -84,7 +84,7 @@ final as (
         cluster_days.cluster_id,
         cluster_days.metric_date,
         cluster_days.billing_currency,
-        case when coalesce(clusters.has_gpus, false) then 'gpu' else 'cpu' end as utilisation_basis,
+        coalesce(clusters.utilisation_basis, 'cpu') as utilisation_basis,
         cluster_days.effective_cost,
         cast(coalesce(daily.node_hours, 0) as integer) as node_hours,
         cast(coalesce(daily.healthy_node_hours, 0) as integer) as healthy_node_hours,

@@ -4,9 +4,10 @@
 -- days fct_cluster_health_daily covers (first to last day with node metrics).
 -- Averages are over the node's Ready samples of the day (percent, 2 decimals). is_healthy: Ready in >= 90 % of its
 -- samples (int_node_health_daily); a node billed but not reporting is not healthy.
--- utilisation_basis: 'gpu' for clusters configured with GPUs, else 'cpu'; is_below_threshold: the basis average is
--- below var('low_utilisation_threshold_pct') (default 30) - false when the node had no Ready sample.
+-- utilisation_basis: stg_config__clusters' ('gpu' where configured with GPUs, else 'cpu'); is_below_threshold: the
+-- basis average is below var('low_utilisation_threshold_pct') (default 30) - false when the node had no Ready sample.
 {% set threshold_pct = var('low_utilisation_threshold_pct', 30) %}
+{% set basis_avg = "case when combined.utilisation_basis = 'gpu' then combined.avg_gpu else combined.avg_cpu end" %}
 with
 
 node_days as (
@@ -35,7 +36,7 @@ day_range as (
 clusters as (
     select
         cluster_id,
-        coalesce(gpus_per_node, 0) > 0 as has_gpus
+        utilisation_basis
     from {{ ref('stg_config__clusters') }}
 ),
 
@@ -49,13 +50,16 @@ combined as (
         node_days.ready_memory_utilization_pct_sum / nullif(node_days.ready_memory_sample_count, 0) as avg_memory,
         coalesce(node_days.is_healthy, false) as is_healthy,
         node_costs.billing_currency,
-        node_costs.effective_cost
+        node_costs.effective_cost,
+        coalesce(clusters.utilisation_basis, 'cpu') as utilisation_basis
     from node_days
     full outer join node_costs
         on
             node_days.cluster_id = node_costs.cluster_id
             and node_days.node_id = node_costs.node_id
             and node_days.metric_date = node_costs.metric_date
+    left join clusters
+        on coalesce(node_days.cluster_id, node_costs.cluster_id) = clusters.cluster_id
 ),
 
 final as (
@@ -70,20 +74,12 @@ final as (
         combined.is_healthy,
         combined.billing_currency,
         combined.effective_cost,
-        case when coalesce(clusters.has_gpus, false) then 'gpu' else 'cpu' end as utilisation_basis,
-        cast(round(
-            case when coalesce(clusters.has_gpus, false) then combined.avg_gpu else combined.avg_cpu end, 2
-        ) as numeric(5, 2)) as basis_utilization_pct,
+        combined.utilisation_basis,
+        cast(round({{ basis_avg }}, 2) as numeric(5, 2)) as basis_utilization_pct,
         cast({{ threshold_pct }} as numeric(5, 2)) as utilisation_threshold_pct,
-        coalesce(
-            round(case when coalesce(clusters.has_gpus, false) then combined.avg_gpu else combined.avg_cpu end, 2)
-            < {{ threshold_pct }},
-            false
-        ) as is_below_threshold
+        coalesce(round({{ basis_avg }}, 2) < {{ threshold_pct }}, false) as is_below_threshold
     from combined
     cross join day_range
-    left join clusters
-        on combined.cluster_id = clusters.cluster_id
     where combined.metric_date between day_range.first_day and day_range.last_day
 )
 

@@ -12,7 +12,9 @@ renamed as (
         cast(region as text) as region_id,
         cast(nodes as integer) as configured_nodes,
         cast(gpus_per_node as integer) as gpus_per_node,
-        cast(gpu_type as text) as gpu_type
+        cast(gpu_type as text) as gpu_type,
+        -- what "utilised" means for the cluster's cost: GPU utilisation where it has GPUs, else CPU
+        cast(case when coalesce(gpus_per_node, 0) > 0 then 'gpu' else 'cpu' end as text) as utilisation_basis
     from source
 )
 

@@ -1,9 +1,10 @@
 -- Showback shared-cost rules (config/openfinops.yaml `showback.shared_costs` via `openfinops sync-config`).
 -- Grain: rule_id. rule_order is the rule's 1-based position in the config file: a cost line in the scope of
 -- several rules belongs to the first one (lowest rule_order).
--- Team names (recipients, weight keys, scope teams) and environments are trimmed and lower-cased here, so they
--- compare with int_focus_costs.team / environment as they are. A NULL scope_* array (or NULL scope_tags) means no
--- restriction on that dimension; NULL recipients = the default recipients (see fct_showback_allocations_monthly).
+-- Recipients and weight keys are trimmed and lower-cased here; scope teams and environments arrive so (config.py
+-- CostScope). All compare with int_focus_costs.team / environment as they are. A NULL scope_* array (or NULL
+-- scope_tags) means no restriction on that dimension; NULL recipients = the default recipients (see
+-- fct_showback_allocations_monthly).
 with
 
 source as (
@@ -42,20 +43,8 @@ renamed as (
         cast(scope_services as text[]) as scope_services,
         cast(scope_service_categories as text[]) as scope_service_categories,
         cast(scope_sources as text[]) as scope_sources,
-        case
-            when scope_teams is not null
-                then cast(array(
-                        select lower(trim(scope_team.team)) as team
-                        from unnest(scope_teams) as scope_team (team)
-                    ) as text[])
-        end as scope_teams,
-        case
-            when scope_environments is not null
-                then cast(array(
-                        select lower(trim(scope_environment.environment)) as environment
-                        from unnest(scope_environments) as scope_environment (environment)
-                    ) as text[])
-        end as scope_environments,
+        cast(scope_teams as text[]) as scope_teams,
+        cast(scope_environments as text[]) as scope_environments,
         -- {"<tag key>": ["<value>", ...]}: keys and values lower-cased by sync-config; keys ANDed, values ORed
         cast(scope_tags as jsonb) as scope_tags
 
