@@ -1,6 +1,7 @@
 """Stream collector records into ``raw.*`` with COPY, replacing exactly one (source, window) slice per dataset.
 
-One transaction per load: for every dataset, delete the source's rows whose time column lies in the window, then COPY
+One transaction per load, serialised per source by an advisory lock (two loads of the same source never interleave):
+for every dataset, delete the source's rows whose time column lies in the window, then COPY
 the new rows (each carrying ``_source_id, _batch_id, _window_start, _window_end, _loaded_at``); rejects for the same
 slice are replaced in ``raw._rejects``. Re-running or back-filling a window therefore never duplicates cost.
 If the reject ratio passes the source's threshold the data is rolled back (the rejects are still kept) and the load
@@ -84,8 +85,21 @@ class LoadResult:
 
 
 def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "raw") -> None:
-    """Create the raw schema, the dataset tables (if missing) and ``raw._rejects``. Idempotent."""
-    with conn.cursor() as cur:
+    """Create the raw schema, the dataset tables and their slice indexes (if missing) and ``raw._rejects``, in a
+    transaction of its own. Idempotent. When everything exists nothing is executed: ``CREATE INDEX IF NOT EXISTS``
+    takes a SHARE lock on its table even when the index exists, and would wait for every load writing to it (and make
+    loads of other sources into the same table queue behind each other). Missing objects are created under an
+    advisory lock, so two first loads do not race on the catalog."""
+    datasets = list(datasets)
+    relations = [f"{schema}.{REJECTS_TABLE}"]
+    for ds in datasets:
+        relations += [f"{schema}.{ds.table}", f"{schema}.{ds.table}_slice_idx"]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name",
+                    ([sql.Identifier(*r.split(".")).as_string(conn) for r in relations],))
+        if cur.fetchone()[0] == len(relations):
+            return
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"openfinops.loader.ddl:{schema}",))
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         for ds in datasets:
             cols = [sql.SQL("{} {}{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type),
@@ -119,9 +133,9 @@ class Loader:
         rejects: list[Reject] = []
         try:
             ensure_tables(self.conn, datasets, self.schema)
-            self.conn.commit()
             run_log.ensure_tables(self.conn)
             with self.conn.transaction():
+                self._lock_source(collector.source_id)
                 for ds in datasets:
                     meta = (collector.source_id, batch_id, window.start, window.end, datetime.now(UTC))
                     result.datasets.append(self._replace_slice(ds, collector.collect(ds, window), window, meta,
@@ -135,6 +149,7 @@ class Loader:
                                           for d in result.datasets], started_at=started_at)
         except LoadError as exc:
             with self.conn.transaction():
+                self._lock_source(collector.source_id)
                 self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
             self._record_failure(collector.source_id, batch_id, load_id, window, datasets, result, started_at, exc)
             raise
@@ -142,6 +157,13 @@ class Loader:
             self._record_failure(collector.source_id, batch_id, load_id, window, datasets, None, started_at, exc)
             raise
         return result
+
+    def _lock_source(self, source_id: str) -> None:
+        """Serialise loads of one source: a transaction-scoped advisory lock keyed on the source id, taken before
+        the first DELETE. A second load of the same source (an overlapping back-fill, a second active DAG run) waits
+        here until the first commits or rolls back, and its DELETE then sees the first's rows, so overlapping windows
+        are replaced, never doubled. Loads of other sources are not held up (a hash collision only serialises)."""
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"openfinops.load:{source_id}",))
 
     def _record_failure(self, source_id: str, batch_id: str, load_id: str, window: Window,
                         datasets: Sequence[Dataset], result: LoadResult | None, started_at: datetime,

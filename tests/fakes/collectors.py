@@ -33,3 +33,30 @@ class BadRecords(Collector):
                 broken = list(good[0])
                 broken[COST_LINE_ITEMS.column_names.index("billed_cost")] = None
                 yield tuple(broken)
+
+
+class PausingCollector(Collector):
+    """Demo rows of one source; after ``pause_after`` rows it sets ``paused`` and waits for ``resume`` (up to 60 s):
+    a load caught in the middle of its COPY, for concurrency tests."""
+
+    type = "pausing"
+
+    def __init__(self, source_id: str, pause_after: int | None = None) -> None:
+        import threading
+
+        super().__init__(source_id)
+        self.pause_after = pause_after
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+        self.demo = DemoCollector(source_id, {"datasets": ["cost_line_items"], "providers": ["aws"]})
+
+    def datasets(self) -> tuple[Dataset, ...]:
+        return (COST_LINE_ITEMS,)
+
+    def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
+        for n, record in enumerate(self.demo.collect(dataset, window)):
+            if n == self.pause_after:
+                self.paused.set()
+                if not self.resume.wait(60):
+                    raise TimeoutError("PausingCollector was never resumed")
+            yield record

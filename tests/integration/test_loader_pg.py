@@ -1,5 +1,8 @@
-"""The loader on the real PostgreSQL: a window re-load replaces its slice, rejects are kept, too many rejects fail."""
+"""The loader on the real PostgreSQL: a window re-load replaces its slice, rejects are kept, too many rejects fail,
+two loads of one source at once (a second active DAG run, two back-fills of a month) never double a row."""
 
+import threading
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -9,7 +12,7 @@ import pytest
 from collectors.base import Collector, Window
 from collectors.demo import COST_LINE_ITEMS, DemoCollector
 from openfinops.loader import Loader, LoadError
-from tests.fakes.collectors import BadRecords
+from tests.fakes.collectors import BadRecords, PausingCollector
 
 
 def totals(url: str) -> list[tuple]:
@@ -98,3 +101,56 @@ def test_record_outside_window_is_rejected(empty_db):
 
     with psycopg.connect(empty_db) as conn, pytest.raises(LoadError, match="outside the window"):
         Loader(conn).load(Leaky(0), Window.from_dates(date(2026, 11, 1), date(2026, 11, 2)))
+
+
+def waiting_on_advisory_lock(url: str, timeout: float) -> bool:
+    """True once some session waits on an advisory lock (polled up to ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+def run_load(url: str, collector, window: Window, errors: list) -> None:
+    try:
+        with psycopg.connect(url) as conn:
+            Loader(conn).load(collector, window)
+    except Exception as exc:
+        errors.append(exc)
+
+
+def test_two_loads_of_one_source_with_overlapping_windows_do_not_double_rows(empty_db):
+    first = PausingCollector("demo-aws", pause_after=50)   # pauses in the middle of its COPY
+    second = PausingCollector("demo-aws")
+    other = PausingCollector("demo-other")                 # another source is not held up
+    errors: list = []
+    a = threading.Thread(target=run_load, args=(empty_db, first, Window.from_dates(date(2026, 10, 1),
+                                                                                   date(2026, 10, 8)), errors))
+    a.start()
+    assert first.paused.wait(30), "first load never reached its COPY"
+    b = threading.Thread(target=run_load, args=(empty_db, second, Window.from_dates(date(2026, 10, 5),
+                                                                                    date(2026, 10, 10)), errors))
+    b.start()
+    # the second load of the same source waits for the first (on today's code it would load and commit now)
+    second_waited = waiting_on_advisory_lock(empty_db, 10)
+    with psycopg.connect(empty_db) as conn:
+        other_result = Loader(conn).load(other, Window.from_dates(date(2026, 10, 1), date(2026, 10, 2)))
+    assert other_result.rows > 0
+    first.resume.set()
+    a.join(60)
+    b.join(60)
+    assert not errors, errors
+    assert totals(empty_db) == sorted(expected_totals("demo-aws", second, date(2026, 10, 1), date(2026, 10, 10))
+                                      + expected_totals("demo-other", other, date(2026, 10, 1), date(2026, 10, 2)))
+    with psycopg.connect(empty_db) as conn:
+        duplicates = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM raw.demo_cost_line_items GROUP BY _source_id, line_item_id "
+            "HAVING count(*) > 1) d").fetchone()[0]
+        batches = conn.execute("SELECT count(DISTINCT _batch_id) FROM raw.demo_cost_line_items "
+                               "WHERE _source_id = 'demo-aws'").fetchone()[0]
+    assert duplicates == 0
+    assert second_waited, "the second load of demo-aws did not wait for the first"
+    assert batches == 2  # days 1-4 from the first load, 5-9 from the second

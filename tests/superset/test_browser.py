@@ -136,6 +136,18 @@ def open_dashboard(page, url: str, slug: str, n_charts: int) -> list[tuple[int, 
     return calls
 
 
+def drawn_charts(page, n: int) -> int:
+    """How many titled charts the page shows, after waiting (up to 15 s) for n of them."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("(n) => document.querySelectorAll('[data-test-chart-name]').length >= n", arg=n,
+                               timeout=15_000)
+    except PlaywrightTimeout:
+        pass  # fewer than n: reported by the caller with the count
+    return page.eval_on_selector_all("[data-test-chart-name]", "els => els.length")
+
+
 def chart_errors(page) -> list[str]:
     return page.eval_on_selector_all(
         '[data-test="slice-container"]',
@@ -169,9 +181,11 @@ def test_role_sees_its_dashboards_in_chromium(role, browser, superset_instance, 
         for slug in role_dashboards(role):
             keys = dashboard_chart_keys(DASHBOARDS[slug])
             calls = open_dashboard(page, superset_instance.url, slug, len(keys))
-            page.screenshot(path=str(shots / f"{username}__{slug}.png"), full_page=True)
+            # Counted and checked before the full-page screenshot: the screenshot resizes the viewport, and the
+            # grid re-lays out (charts re-mount) while it does, so a count taken right after it can read 0.
             problems += [f"{slug}: chart error: {e}" for e in chart_errors(page)]
-            drawn = page.eval_on_selector_all("[data-test-chart-name]", "els => els.length")
+            drawn = drawn_charts(page, len(keys))
+            page.screenshot(path=str(shots / f"{username}__{slug}.png"), full_page=True)
             if drawn < len(keys):
                 problems.append(f"{slug}: {drawn} charts drawn, the dashboard has {len(keys)}")
 
