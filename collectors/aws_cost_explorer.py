@@ -37,10 +37,13 @@ from time import sleep
 from typing import Any
 
 from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.http_retry import PageGuard
 
 log = logging.getLogger(__name__)
 
 API = "Cost Explorer GetCostAndUsage"
+# A Retry-After longer than this is not slept through inside the task: it fails and Airflow retries it later.
+MAX_RETRY_AFTER_SECONDS = 300
 CE_REGION = "us-east-1"  # Cost Explorer's endpoint region (ce.us-east-1.amazonaws.com) when the connection has none
 BOTOCORE_MAX_ATTEMPTS = 3  # botocore standard mode: short jittered retries of throttling, 5xx and network errors
 COST_METRICS = ("UnblendedCost", "AmortizedCost", "NetAmortizedCost")
@@ -210,6 +213,7 @@ class CostExplorerCollector(Collector):
             params["Filter"] = dict(self.filter)
         account_names: dict[str, str] = {}
         token, page = None, 0
+        guard = PageGuard(self.source_id, f"{API} ({query.grouping})")
         while True:
             page += 1
             response = self._call(client, {**params, "NextPageToken": token} if token else params, query, page)
@@ -228,6 +232,7 @@ class CostExplorerCollector(Collector):
             token = response.get("NextPageToken")
             if not token:
                 return
+            guard.next(token, page)
 
     def _call(self, client: Any, params: dict[str, Any], query: Pass, page: int) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -246,7 +251,12 @@ class CostExplorerCollector(Collector):
                 if attempt == self.max_retries:
                     raise CollectorError(f"{what} failed after {attempt + 1} attempts: HTTP {status} {code}: "
                                          f"{message}") from exc
-                delay = max(self.retry_base_seconds * 2 ** attempt, _retry_after(meta.get("HTTPHeaders") or {}))
+                asked = _retry_after(meta.get("HTTPHeaders") or {})
+                if asked > MAX_RETRY_AFTER_SECONDS:
+                    raise CollectorError(f"{what}: HTTP {status} {code}, and the service asks to wait {asked:.0f} s "
+                                         f"(Retry-After), more than the {MAX_RETRY_AFTER_SECONDS} s a collect task "
+                                         f"waits: failing now (the task's retry comes back later)") from exc
+                delay = max(self.retry_base_seconds * 2 ** attempt, asked)
                 attempt += 1
                 log.warning("%s: HTTP %s %s (%s); retry %d of %d in %.2f s", what, status, code, message,
                             attempt, self.max_retries, delay)

@@ -16,7 +16,9 @@ CUR 2.0 reader (:mod:`collectors.cur2_schema`, which documents the CUR 2.0 colum
 Exports table dictionary" > "Cost and Usage Report (CUR) 2.0" pages, and what could not be confirmed). Both stream
 (gzip CSV through the ``csv`` module over a decompressing stream, Parquet one record batch at a time) and keep only
 the records whose billing period starts in the window, so a load replaces whole billing periods. A period without a
-manifest has not been delivered yet: it is logged and yields nothing.
+manifest has not been delivered: :meth:`DataExportCollector.undelivered` names its manifest, and the loader fails
+rather than replace rows loaded earlier with nothing (a period with no rows yet, e.g. on the first day of a month, is
+logged and yields nothing).
 
 How a CUR 2.0 line becomes FOCUS (billed, effective and list cost, charge category, commitments) is dbt's job:
 ``intermediate.int_aws_data_export_cur2_costs_conformed`` (see its yml for the mapping and its sources).
@@ -44,6 +46,7 @@ from collectors.focus_schema import (
     check_focus_version,
     check_name_options,
     file_format,
+    period_window,
 )
 from collectors.record_file import read_location
 
@@ -55,6 +58,9 @@ FORMATS = tuple(DATASETS)
 
 class DataExportCollector(Collector):
     type = "aws_data_export"
+    # The bill stays open (bill_invoice_id / InvoiceId blank) into the first days of the next month, and the export
+    # of the closed month is refreshed with final usage, credits and tax until then.
+    default_close_days = 5
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,6 +84,17 @@ class DataExportCollector(Collector):
         """The manifest of billing period ``period`` (YYYY-MM)."""
         base = "/".join(p for p in (self.prefix, self.export_name) if p)
         return f"s3://{self.bucket}/{base}/metadata/BILLING_PERIOD={period}/{self.export_name}-Manifest.json"
+
+    def undelivered(self, window: Window) -> list[tuple[Window, str]]:
+        access = FileAccess(self.source_id, self.connection_id, self.clients, region_name=self.region)
+        missing = []
+        for period in billing_periods(window):
+            manifest = self.manifest_url(period)
+            try:
+                access.read_bytes(manifest)
+            except ObjectMissing:
+                missing.append((period_window(period), f"the manifest {manifest}"))
+        return missing
 
     def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
         if dataset != DATASETS[self.format]:

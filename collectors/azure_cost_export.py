@@ -19,10 +19,12 @@ their manifests, keeps the runs that cover the period from its first day (``runI
 run with the latest ``runInfo.submittedTime``: older runs of the same month are superseded snapshots and would count
 the month twice. A folder without a manifest is a run still being written and is ignored. Only the blobs the manifest
 lists are read, through the FOCUS reader (:mod:`collectors.focus_schema`); the rows read are checked against the
-manifest's ``dataRowCount``. A period without a completed run has not been delivered yet: it is logged and yields
-nothing. During the first five days of a month a daily export also re-exports the previous month (the tutorial's
-"Export runs twice a day for the first five days of the month": latent charges land up to 72 hours after month end),
-hence a default look-back of 5 days: a run early in a month also replaces the previous billing period.
+manifest's ``dataRowCount``. A period without a completed run has not been delivered: if raw already holds rows of
+it the load fails naming the export runs it looked for (:meth:`CostExportCollector.undelivered`), else it is logged
+and yields nothing. During the first five days of a month a daily export also re-exports the previous month (the
+tutorial's "Export runs twice a day for the first five days of the month": latent charges land up to 72 hours after
+month end), hence a default look-back and close_days of 5 days: a run early in a month also replaces the previous
+billing period.
 
 Options: ``container`` (required), ``directory`` (the export's storage directory, default none), ``export_name``
 (required), ``format`` (``focus``, the only one: actual / amortized cost exports use Cost Management's own columns,
@@ -49,6 +51,7 @@ from collectors.focus_schema import (
     check_focus_version,
     check_name_options,
     file_format,
+    period_window,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class ExportRun:
 class CostExportCollector(Collector):
     type = "azure_cost_export"
     default_lookback_days = 5  # the previous month is re-exported during the first five days of a month
+    default_close_days = 5
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,6 +110,11 @@ class CostExportCollector(Collector):
         """The manifests of the runs whose date range starts in billing period ``period`` (YYYY-MM)."""
         base = "/".join(p for p in (self.directory, self.export_name) if p)
         return self.url(f"{base}/{period.replace('-', '')}*/manifest.json")
+
+    def undelivered(self, window: Window) -> list[tuple[Window, str]]:
+        access = FileAccess(self.source_id, self.connection_id, self.clients)
+        return [(period_window(period), f"a completed run of export {self.export_name} ({self.runs_pattern(period)})")
+                for period in billing_periods(window) if self.latest_run(access, period) is None]
 
     def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
         access = FileAccess(self.source_id, self.connection_id, self.clients)

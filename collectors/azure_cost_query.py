@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 import requests
 
 from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
-from collectors.http_retry import RetryingHttp, RetryPolicy, url_path
+from collectors.http_retry import PageGuard, RetryingHttp, RetryPolicy, url_path
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,7 @@ class CostQueryCollector(Collector):
         what = (f"Cost Management query (scope {self.scope}, {cost_type}, grouping {query_pass.name}, "
                 f"{piece.start.date()}..{(piece.end - timedelta(days=1)).date()})")
         page = 0
+        guard = PageGuard(self.source_id, what)
         while url:
             page += 1
             response = http.request("POST", url, operation=f"{what} page {page}", json=body,
@@ -248,6 +249,8 @@ class CostQueryCollector(Collector):
                                   f"{piece.start.date()} page {page}", what)
             log.info("source %s: %s page %d: %d rows", self.source_id, what, page, len(rows))
             url = properties.get("nextLink") or None
+            if url:
+                guard.next(url, page)
             origin, expected = urlsplit(url or "")[:2], urlsplit(self.endpoint)[:2]
             if url and origin != expected:
                 raise CollectorError(f"source {self.source_id}: {what} page {page}: nextLink points to "

@@ -92,13 +92,16 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Reject:
-    """A record that could not be parsed. ``record_ref`` says which record (line number, id, page/offset)."""
+    """A record that could not be parsed. ``record_ref`` says which record (line number, id, page/offset); ``at``
+    is the record's time (its dataset's time column) when it could be read: a later load whose window holds that
+    time replaces the reject, as it replaces the rows."""
 
     dataset: str
     record_ref: str
     field: str
     reason: str
     raw_text: str
+    at: datetime | None = None
 
 
 class CollectorError(RuntimeError):
@@ -111,6 +114,9 @@ class Collector(ABC):
     type: ClassVar[str]
     #: Days re-pulled before each window unless the source's config sets ``lookback_days`` (restated bills).
     default_lookback_days: ClassVar[int] = 0
+    #: Days into a new month during which the previous billing period is re-pulled too, unless the source's config
+    #: sets ``close_days`` (bills close a few days after the month: late usage, credits, tax, restatements).
+    default_close_days: ClassVar[int] = 0
 
     def __init__(self, source_id: str, options: Mapping[str, Any] | None = None,
                  clients: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None) -> None:
@@ -132,6 +138,14 @@ class Collector(ABC):
         that deliver whole billing periods (exports, restated invoice months) widen it to those periods, so a
         daily run replaces every period it touches and nothing is left half-loaded."""
         return window
+
+    def undelivered(self, window: Window) -> list[tuple[Window, str]]:
+        """The parts of ``window`` the source has not delivered (yet), each with what is missing (the manifest or
+        export run it looked for). The loader checks them before it replaces anything: a part that already has
+        rows in raw fails the load naming what is missing (a wrong prefix or export name, or a deleted delivery,
+        must not replace a month with nothing); a part with no rows is simply not loaded yet. Default: none (the
+        source answers for the whole window, and an empty answer means no cost)."""
+        return []
 
     @abstractmethod
     def datasets(self) -> tuple[Dataset, ...]:

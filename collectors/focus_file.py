@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 class FocusFileCollector(Collector):
     type = "focus_file"
+    default_close_days = 5  # FOCUS exports restate the previous billing period until the invoice closes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

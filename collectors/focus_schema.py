@@ -423,6 +423,12 @@ def check_name_options(collector: Collector, *keys: str) -> tuple[str, ...]:
     return tuple(collector.options[key] for key in keys)
 
 
+def period_window(period: str) -> Window:
+    """The window [first day, first day of the next month) of billing period ``period`` (YYYY-MM)."""
+    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
+    return Window(start, start.replace(day=2)).months()
+
+
 def billing_periods(window: Window) -> Iterator[str]:
     """YYYY-MM of every calendar month (billing period) the window touches."""
     month = window.months().start

@@ -10,6 +10,10 @@ or raised as a :class:`~collectors.base.CollectorError` (4xx). The wait before r
 2. otherwise ``base_seconds * 2**n``, capped at ``max_seconds`` (deterministic: no jitter, so tests and logs can
    state the exact waits).
 
+A server that asks for a longer wait than ``max_seconds`` is not obeyed by sleeping in the task: the call fails at
+once naming the wait asked for (the task's own retry comes back later). :class:`PageGuard` stops paging loops that
+would never end (a repeated continuation token or link, or more pages than any real answer has).
+
 After the last attempt the error names the source id, the operation, the method and URL *path* (never the query
 string, which may carry tokens), the HTTP status and the vendor's error code and message. ``sleep`` is injectable.
 """
@@ -95,6 +99,26 @@ def url_path(url: str) -> str:
     return urlsplit(url).path
 
 
+class PageGuard:
+    """Counts the pages of one paged answer and refuses a continuation it has seen before (the API is looping) or a
+    page beyond ``max_pages`` (default 10,000: a daily cost query has a handful)."""
+
+    def __init__(self, source_id: str, what: str, max_pages: int = 10_000) -> None:
+        self.source_id, self.what, self.max_pages = source_id, what, max_pages
+        self.seen: set[str] = set()
+
+    def next(self, continuation: str, page: int) -> None:
+        """Call with the continuation token or link that page ``page`` returned, before fetching the next page."""
+        if continuation in self.seen:
+            raise CollectorError(f"source {self.source_id}: {self.what}: page {page} returned a continuation "
+                                 f"already followed ({url_path(continuation) or 'token'} repeated): the API is "
+                                 f"looping, stopping rather than loading the same rows again")
+        if page >= self.max_pages:
+            raise CollectorError(f"source {self.source_id}: {self.what}: more than {self.max_pages} pages: stopping "
+                                 f"(no real answer is this long; narrow the window or report the API's behaviour)")
+        self.seen.add(continuation)
+
+
 class RetryingHttp:
     """Sends requests for one source with :class:`RetryPolicy`. ``operation`` (e.g. "Cost Management query,
     scope subscriptions/...") is put in log lines and errors."""
@@ -133,6 +157,11 @@ class RetryingHttp:
                 raise CollectorError(f"source {self.source_id}: {operation}: {where} failed after {attempts} "
                                      f"attempt(s): {failure}")
             wait = retry_after_seconds(response.headers) if response is not None else None
+            if wait is not None and wait > self.policy.max_seconds:
+                raise CollectorError(
+                    f"source {self.source_id}: {operation}: {where} -> HTTP {response.status_code}, and the server "
+                    f"asks to wait {wait:.0f} s before retrying, more than the {self.policy.max_seconds:.0f} s a "
+                    f"collect task waits: failing now (the task's retry comes back later)")
             if wait is None:
                 wait = self.policy.backoff(retry)
             log.warning("source %s: %s: %s -> %s; retry %d of %d in %.1f s", self.source_id, operation, where,

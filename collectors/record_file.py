@@ -5,6 +5,12 @@ this module owns the byte-level part (gzip detection, the ``csv`` module over a 
 batches, file:line bookkeeping, rejects); a subclass says how a header maps to its raw table (:meth:`_plan`) and how
 one row becomes a record (:meth:`_record`).
 
+Hostile bytes never abort a file or pass silently; each becomes a reject naming ``file:line`` and the field: a NUL
+in a cell (PostgreSQL text cannot hold it), bytes that are not UTF-8 (decoded with ``surrogateescape`` so the rest of
+the file still reads; the reject's text shows them as ``\\xNN``), and a file that ends inside its last record - no
+line end after it, or an unterminated quoted field - which is how a truncated upload looks (the exports this reads
+always end records with a line break).
+
 Nothing holds a whole file: CSV goes through ``csv.reader`` over a ``TextIOWrapper`` over a ``GzipFile`` over the
 byte stream; Parquet is read one record batch at a time (``ParquetFile.iter_batches``, which reads row group by row
 group and needs a seekable stream because the footer comes first).
@@ -16,6 +22,7 @@ import csv
 import gzip
 import io
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +38,35 @@ log = logging.getLogger(__name__)
 # Tags / SkuPriceDetails / product cells can exceed the csv module's default 128 KiB field limit (a process-wide
 # setting).
 csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+# A NUL, or a byte that was not UTF-8 (kept as a lone surrogate by the surrogateescape decoder).
+_HOSTILE = re.compile("[\x00\udc80-\udcff]")
+
+
+class _Lines:
+    """The physical lines of a text stream, for ``csv.reader``, with one line of look-ahead: it knows when it hands
+    out the last line, and whether the file ends inside a record (that line has no line end, or a quoted field is
+    still open: quote characters are counted, an escaped quote counts twice)."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self.text = text
+        self.truncated = False
+        self.in_quote = False
+
+    def __iter__(self) -> Iterator[str]:
+        line = self.text.readline()
+        while line:
+            following = self.text.readline()
+            if line.count('"') % 2:
+                self.in_quote = not self.in_quote
+            if not following:
+                self.truncated = self.in_quote or not line.endswith(("\n", "\r"))
+            yield line
+            line = following
+
+
+def _printable(value: str) -> str:
+    """Text safe for a PostgreSQL text column: NUL and undecodable bytes as ``\\xNN`` escapes."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
 @dataclass
@@ -68,12 +104,17 @@ class RecordFileReader(ABC):
         buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
         if buffered.peek(2)[:2] == b"\x1f\x8b":
             buffered = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
-        text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+        text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        lines = _Lines(text)
+        reader = csv.reader(iter(lines))
         try:
             header = next(reader, None)
             if header is None:
                 raise CollectorError(f"{self.label}: empty file (no header row)")
+            bad = next((h for h in header if _HOSTILE.search(h)), None)
+            if bad is not None:
+                raise CollectorError(f"{self.label}: header column {_printable(bad)!r} holds a NUL or bytes that are "
+                                     f"not UTF-8")
             plan = self._plan([h.strip() for h in header])
             width = len(header)
             line = reader.line_num + 1
@@ -81,8 +122,18 @@ class RecordFileReader(ABC):
                 start, line = line, reader.line_num + 1
                 if not row:
                     continue  # a blank line is not a record
+                if lines.truncated:  # this is the last record, and the file ends inside it
+                    yield self._reject(start, "(record)", "the file ends inside this record (no line end after it"
+                                       + (", a quoted field left open" if lines.in_quote else "")
+                                       + "): the file looks truncated", row)
+                    continue
                 if len(row) != width:
                     yield self._reject(start, "(record)", f"expected {width} fields, got {len(row)}", row)
+                    continue
+                if _HOSTILE.search("".join(row)):
+                    i = next(i for i, cell in enumerate(row) if _HOSTILE.search(cell))
+                    what = "a NUL character" if "\x00" in row[i] else "bytes that are not UTF-8"
+                    yield self._reject(start, header[i].strip(), f"holds {what}", row)
                     continue
                 yield from self._record(plan, row, start)
         except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
@@ -104,6 +155,11 @@ class RecordFileReader(ABC):
                 columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
                 for values in zip(*columns, strict=True):
                     row_number += 1
+                    nul = next((i for i, v in enumerate(values) if isinstance(v, str) and "\x00" in v), None)
+                    if nul is not None:
+                        yield self._reject(row_number, parquet.schema_arrow.names[nul].strip(),
+                                           "holds a NUL character", values)
+                        continue
                     yield from self._record(plan, values, row_number)
         except (pa.ArrowException, OSError) as exc:
             raise CollectorError(f"{self.label}: unreadable Parquet: {type(exc).__name__}: {exc}") from exc
@@ -121,7 +177,7 @@ class RecordFileReader(ABC):
         self.stats.rejects += 1
         out = io.StringIO()
         csv.writer(out, lineterminator="").writerow(["" if v is None else v for v in row])
-        return Reject(self.dataset.name, f"{self.source_file}:{line}", field_name, reason, out.getvalue())
+        return Reject(self.dataset.name, f"{self.source_file}:{line}", field_name, reason, _printable(out.getvalue()))
 
 
 def read_location(collector: Collector, access: FileAccess, location: str, reader: RecordFileReader, fmt: str,

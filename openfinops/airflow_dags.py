@@ -14,6 +14,7 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 
 from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
+from openfinops.pipeline import close_days, lookback_days
 from openfinops.warehouse import DBT_PROJECT_DIR, dbt_executable
 
 TAGS = ["openfinops"]
@@ -47,9 +48,11 @@ window in {", ".join(f"`{a.name}`" for a in outlets)} in one transaction. Re-run
 
 * Back-fill a range in one run: trigger with params `start` / `end` (YYYY-MM-DD, end exclusive),
   or `airflow backfill create --dag-id collect_{source.id} --from-date ... --to-date ...` for one run per day.
-* Look-back: {"the collector's default" if source.lookback_days is None else source.lookback_days} day(s) re-pulled
-  before the window (restated bills).
-* Rejected records: `raw._rejects`; the run fails when more than {source.max_reject_ratio:.1%} are rejected.
+* Look-back: {lookback_days(source)} day(s) re-pulled before the window (restated bills); the previous billing
+  period is re-pulled too while the window starts within {close_days(source)} day(s) of a new month (it is still
+  open: late usage, credits, tax).
+* Rejected records: `raw._rejects`; the run fails when more than {source.max_reject_ratio:.1%} are rejected, or
+  at once when more than {source.max_rejects} are.
 """
     with DAG(
         dag_id=f"collect_{source.id}",

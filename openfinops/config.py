@@ -43,7 +43,17 @@ class SourceConfig(_Model):
         None, ge=0, le=62,
         description="Re-pull this many days before the window (restated bills); default: the collector type's own "
                     "(3 for the cost APIs and the BigQuery export, 0 for files and the demo).")
+    close_days: int | None = Field(
+        None, ge=0, le=31,
+        description="Re-pull the previous billing period while the window starts within this many days of a new "
+                    "month (final-day usage, month-close credits, tax and restatements arrive after the month "
+                    "ends); default: the collector type's own (5 for the month-replacing exports and FOCUS files, "
+                    "0 where the look-back already covers it).")
     max_reject_ratio: float = Field(0.01, ge=0, le=1)
+    max_rejects: int = Field(
+        100_000, ge=0,
+        description="A load that rejects more records than this stops at once, without reading the rest of the "
+                    "source (max_reject_ratio can only be judged at the end).")
     freshness_sla_hours: Decimal = Field(
         Decimal(30), gt=0, le=24 * 62,
         description="Data-freshness SLA: at the end of each day the newest loaded data (the end of the latest "

@@ -1,11 +1,17 @@
 """Stream collector records into ``raw.*`` with COPY, replacing exactly one (source, window) slice per dataset.
 
 One transaction per load, serialised per source by an advisory lock (two loads of the same source never interleave):
-for every dataset, delete the source's rows whose time column lies in the window, then COPY
-the new rows (each carrying ``_source_id, _batch_id, _window_start, _window_end, _loaded_at``); rejects for the same
-slice are replaced in ``raw._rejects``. Re-running or back-filling a window therefore never duplicates cost.
-If the reject ratio passes the source's threshold the data is rolled back (the rejects are still kept) and the load
-fails, naming the source and the first rejected record.
+for every dataset, delete the source's rows whose time column lies in the window, then COPY the new rows (each
+carrying ``_source_id, _batch_id, _window_start, _window_end, _loaded_at``). Re-running or back-filling a window
+therefore never duplicates cost. Before anything is deleted, the parts of the window the source says it has not
+delivered (``Collector.undelivered``: no manifest, no export run) are checked: if raw holds rows of such a part the
+load fails naming what is missing, and nothing is replaced.
+
+Rejects are streamed to ``raw._rejects`` in batches on a connection of their own (bounded memory; a refused load
+keeps them). If the reject ratio passes the source's threshold, or more than ``max_rejects`` records are rejected
+(checked as they come: the rest of the source is not read), the data is rolled back and the load fails, naming the
+source and the first rejected record. A successful load deletes the earlier rejects it replaces: those whose record
+time lies in its window, and those without a record time whose load window lies inside it.
 
 Every attempt is logged in ``ops.loads`` (openfinops/run_log.py), one row per dataset: a successful load writes its
 rows inside the load transaction (a rolled-back load leaves no 'success' row); a failed one (too many rejects, or any
@@ -26,7 +32,7 @@ from psycopg.adapt import Dumper
 from psycopg.postgres import types as builtin_types
 from psycopg.pq import Format
 
-from collectors.base import Collector, Dataset, Reject, Window
+from collectors.base import Collector, CollectorError, Dataset, Reject, Window
 from openfinops import run_log
 
 # Load metadata every raw row carries: (column, type).
@@ -94,10 +100,14 @@ def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "
     relations = [f"{schema}.{REJECTS_TABLE}"]
     for ds in datasets:
         relations += [f"{schema}.{ds.table}", f"{schema}.{ds.table}_slice_idx"]
+    rejects = sql.Identifier(schema, REJECTS_TABLE).as_string(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name",
                     ([sql.Identifier(*r.split(".")).as_string(conn) for r in relations],))
-        if cur.fetchone()[0] == len(relations):
+        present = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'record_time' "
+                    "AND NOT attisdropped", (rejects,))
+        if present == len(relations) and cur.fetchone()[0] == 1:
             return
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"openfinops.loader.ddl:{schema}",))
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -114,15 +124,71 @@ def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "
             "CREATE TABLE IF NOT EXISTS {}.{} (dataset text NOT NULL, record_ref text NOT NULL, field text, "
             "reason text NOT NULL, raw_text text, " + ", ".join(META_DDL) + ")").format(
             sql.Identifier(schema), sql.Identifier(REJECTS_TABLE)))
+        # added after the first release: the record's time, when known (which load replaces the reject)
+        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS record_time timestamptz").format(
+            sql.Identifier(schema), sql.Identifier(REJECTS_TABLE)))
+        cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (_source_id, _batch_id)").format(
+            sql.Identifier(f"{REJECTS_TABLE}_batch_idx"), sql.Identifier(schema), sql.Identifier(REJECTS_TABLE)))
+
+
+class RejectSink:
+    """Streams the rejects of one load to ``raw._rejects`` in batches of ``batch_size`` (binary COPY), on a
+    connection of its own in autocommit: memory stays bounded whatever the number of bad records, and a load that
+    is refused (rolled back) still leaves its rejects for the operator to read."""
+
+    def __init__(self, conn: Connection, schema: str, source_id: str, batch_id: str, window: Window,
+                 batch_size: int = 1000) -> None:
+        import psycopg
+
+        self.side = psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)
+        self.table = sql.Identifier(schema, REJECTS_TABLE)
+        self.meta = (source_id, batch_id, window.start, window.end)
+        self.batch_size = batch_size
+        self.buffer: list[tuple] = []
+        self.count = 0
+        self.first: Reject | None = None
+
+    def add(self, reject: Reject) -> None:
+        self.first = self.first or reject
+        self.count += 1
+        self.buffer.append((reject.dataset, reject.record_ref, reject.field, reject.reason, reject.raw_text,
+                            reject.at, *self.meta, datetime.now(UTC)))
+        if len(self.buffer) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        columns = ("dataset", "record_ref", "field", "reason", "raw_text", "record_time", *META_COLUMNS)
+        with self.side.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                self.table, sql.SQL(", ").join(map(sql.Identifier, columns)))) as copy:
+            copy.set_types(["text"] * 5 + ["timestamptz", *META_TYPES])
+            for row in self.buffer:
+                copy.write_row(row)
+        self.buffer.clear()
+
+    def discard(self) -> None:
+        """Delete what this load wrote (it failed for another reason than its rejects: its data was not loaded)."""
+        self.buffer.clear()
+        self.side.execute(sql.SQL("DELETE FROM {} WHERE _source_id = %s AND _batch_id = %s").format(self.table),
+                          self.meta[:2])
+
+    def close(self) -> None:
+        self.side.close()
 
 
 class Loader:
-    """Loads one collector's window. ``conn`` is a psycopg 3 connection (e.g. ``PostgresHook(...).get_conn()``)."""
+    """Loads one collector's window. ``conn`` is a psycopg 3 connection (e.g. ``PostgresHook(...).get_conn()``).
+    ``max_reject_ratio``: the share of rejected records above which the load is refused (checked at the end);
+    ``max_rejects``: the number above which it is refused at once, without reading the rest of the source."""
 
-    def __init__(self, conn: Connection, schema: str = "raw", max_reject_ratio: float = 0.01) -> None:
+    def __init__(self, conn: Connection, schema: str = "raw", max_reject_ratio: float = 0.01,
+                 max_rejects: int = 100_000, reject_batch_size: int = 1000) -> None:
         self.conn = conn
         self.schema = schema
         self.max_reject_ratio = max_reject_ratio
+        self.max_rejects = max_rejects
+        self.reject_batch_size = reject_batch_size
 
     def load(self, collector: Collector, window: Window, batch_id: str | None = None) -> LoadResult:
         batch_id = batch_id or uuid.uuid4().hex
@@ -130,32 +196,41 @@ class Loader:
         started_at = datetime.now(UTC)
         result = LoadResult(collector.source_id, batch_id, window)
         datasets = collector.datasets()
-        rejects: list[Reject] = []
+        sink: RejectSink | None = None
         try:
             ensure_tables(self.conn, datasets, self.schema)
             run_log.ensure_tables(self.conn)
+            sink = RejectSink(self.conn, self.schema, collector.source_id, batch_id, window, self.reject_batch_size)
             with self.conn.transaction():
                 self._lock_source(collector.source_id)
+                self._check_deliveries(collector, datasets, window)
                 for ds in datasets:
                     meta = (collector.source_id, batch_id, window.start, window.end, datetime.now(UTC))
                     result.datasets.append(self._replace_slice(ds, collector.collect(ds, window), window, meta,
-                                                               rejects))
-                self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
-                self._check_reject_ratio(collector.source_id, result, rejects)
+                                                               sink, result))
+                sink.flush()
+                self._check_reject_ratio(collector.source_id, result, sink)
+                self._delete_replaced_rejects(collector.source_id, window, datasets, batch_id)
                 # same transaction: the success rows exist exactly when the data does
                 run_log.write_loads(self.conn, load_id=load_id, source_id=collector.source_id, batch_id=batch_id,
                                     window_start=window.start, window_end=window.end, status="success",
                                     rows=[run_log.LoadRow(d.dataset, d.table, d.rows, d.rejects, d.deleted)
                                           for d in result.datasets], started_at=started_at)
         except LoadError as exc:
+            sink.flush()
             with self.conn.transaction():
                 self._lock_source(collector.source_id)
-                self._replace_rejects(collector.source_id, window, datasets, rejects, batch_id)
+                self._delete_replaced_rejects(collector.source_id, window, datasets, batch_id)
             self._record_failure(collector.source_id, batch_id, load_id, window, datasets, result, started_at, exc)
             raise
         except Exception as exc:
+            if sink is not None:
+                run_log.record_failure_quietly(lambda _conn: sink.discard(), self.conn)
             self._record_failure(collector.source_id, batch_id, load_id, window, datasets, None, started_at, exc)
             raise
+        finally:
+            if sink is not None:
+                sink.close()
         return result
 
     def _lock_source(self, source_id: str) -> None:
@@ -164,6 +239,21 @@ class Loader:
         here until the first commits or rolls back, and its DELETE then sees the first's rows, so overlapping windows
         are replaced, never doubled. Loads of other sources are not held up (a hash collision only serialises)."""
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"openfinops.load:{source_id}",))
+
+    def _check_deliveries(self, collector: Collector, datasets: Sequence[Dataset], window: Window) -> None:
+        """Refuse to replace a part of the window the source has not delivered while raw holds rows of it."""
+        for part, missing in collector.undelivered(window):
+            for ds in datasets:
+                (rows,) = self.conn.execute(sql.SQL(
+                    "SELECT count(*) FROM {} WHERE _source_id = %s AND {} >= %s AND {} < %s").format(
+                    sql.Identifier(self.schema, ds.table), sql.Identifier(ds.time_column),
+                    sql.Identifier(ds.time_column)), (collector.source_id, part.start, part.end)).fetchone()
+                if rows:
+                    raise CollectorError(
+                        f"source {collector.source_id}: nothing delivered for {part}: {missing} is missing, but "
+                        f"{self.schema}.{ds.table} holds {rows} rows of it from earlier loads; they are kept and "
+                        f"nothing of window {window} was replaced. Check the source's bucket / prefix / export name "
+                        f"and the storage lifecycle rules, or back-fill once the delivery exists.")
 
     def _record_failure(self, source_id: str, batch_id: str, load_id: str, window: Window,
                         datasets: Sequence[Dataset], result: LoadResult | None, started_at: datetime,
@@ -183,7 +273,7 @@ class Loader:
         run_log.record_failure_quietly(write, self.conn)
 
     def _replace_slice(self, ds: Dataset, records: Iterable[tuple | Reject], window: Window, meta: tuple,
-                       rejects: list[Reject]) -> DatasetResult:
+                       sink: RejectSink, result: LoadResult) -> DatasetResult:
         out = DatasetResult(ds.name, ds.table)
         table = sql.Identifier(self.schema, ds.table)
         with self.conn.cursor() as cur:
@@ -194,49 +284,62 @@ class Loader:
             columns = sql.SQL(", ").join(sql.Identifier(c) for c in (*ds.column_names, *META_COLUMNS))
             width, required = len(ds.columns), ds.required
             in_window = _window_check(ds, window)
+            time_pos = ds.column_names.index(ds.time_column)
             # Binary COPY: about 1.5x faster to encode than text for these rows (Decimal, timestamptz).
             cur.adapters.register_dumper(None, JsonbBinaryDumper)
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, columns)) as copy:
                 copy.set_types([c.pg_type for c in ds.columns] + list(META_TYPES))
                 write = copy.write_row
                 for n, record in enumerate(records):
-                    if isinstance(record, Reject):
-                        rejects.append(record)
-                        out.rejects += 1
-                        continue
-                    problem = _check_record(record, width, required, ds, in_window)
-                    if problem:
-                        rejects.append(Reject(ds.name, f"record #{n}", problem[0], problem[1], repr(record)))
-                        out.rejects += 1
-                        continue
-                    write(record + meta)
-                    out.rows += 1
+                    if not isinstance(record, Reject):
+                        problem = _check_record(record, width, required, ds, in_window)
+                        if not problem:
+                            write(record + meta)
+                            out.rows += 1
+                            continue
+                        record = Reject(ds.name, f"record #{n}", problem[0], problem[1], repr(record),
+                                        _record_time(record, time_pos))
+                    sink.add(record)
+                    out.rejects += 1
+                    if sink.count > self.max_rejects:
+                        result.datasets.append(out)
+                        raise LoadError(
+                            f"source {meta[0]}: more than max_rejects ({self.max_rejects}) records rejected: stopped "
+                            f"reading, window {window} not loaded. First: dataset {sink.first.dataset}, record "
+                            f"{sink.first.record_ref}, field {sink.first.field}: {sink.first.reason}. The rejects so "
+                            f"far are in {self.schema}.{REJECTS_TABLE}.")
         return out
 
-    def _replace_rejects(self, source_id: str, window: Window, datasets: Sequence[Dataset], rejects: list[Reject],
-                         batch_id: str) -> None:
-        table = sql.Identifier(self.schema, REJECTS_TABLE)
-        now = datetime.now(UTC)
+    def _delete_replaced_rejects(self, source_id: str, window: Window, datasets: Sequence[Dataset],
+                                 batch_id: str) -> None:
+        """Earlier rejects this load replaces: those whose record time lies in the window (the records were read
+        again), and those without a record time whose load window lies inside this one."""
         with self.conn.cursor() as cur:
-            cur.execute(sql.SQL("DELETE FROM {} WHERE _source_id = %s AND dataset = ANY(%s) AND _window_start >= %s "
-                                "AND _window_end <= %s").format(table),
-                        (source_id, [d.name for d in datasets], window.start, window.end))
-            if rejects:
-                cur.executemany(sql.SQL("INSERT INTO {} (dataset, record_ref, field, reason, raw_text, "
-                                        + ", ".join(META_COLUMNS) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                                        ).format(table),
-                                [(r.dataset, r.record_ref, r.field, r.reason, r.raw_text, source_id, batch_id,
-                                  window.start, window.end, now) for r in rejects])
+            cur.execute(sql.SQL(
+                "DELETE FROM {} WHERE _source_id = %s AND dataset = ANY(%s) AND _batch_id <> %s AND ("
+                "(record_time >= %s AND record_time < %s) "
+                "OR (record_time IS NULL AND _window_start >= %s AND _window_end <= %s))").format(
+                sql.Identifier(self.schema, REJECTS_TABLE)),
+                (source_id, [d.name for d in datasets], batch_id, window.start, window.end, window.start, window.end))
 
-    def _check_reject_ratio(self, source_id: str, result: LoadResult, rejects: list[Reject]) -> None:
+    def _check_reject_ratio(self, source_id: str, result: LoadResult, sink: RejectSink) -> None:
         total = result.rows + result.rejects
         if total and result.rejects / total > self.max_reject_ratio:
-            first = rejects[0]
+            first = sink.first
             raise LoadError(
                 f"source {source_id}: {result.rejects} of {total} records rejected "
                 f"({result.rejects / total:.1%} > max_reject_ratio {self.max_reject_ratio:.1%}); "
                 f"window {result.window} not loaded. First: dataset {first.dataset}, record {first.record_ref}, "
                 f"field {first.field}: {first.reason}. All rejects are in {self.schema}.{REJECTS_TABLE}.")
+
+
+def _record_time(record: tuple, pos: int) -> datetime | None:
+    value = record[pos] if pos < len(record) else None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time(), UTC)
+    return None
 
 
 def _window_check(ds: Dataset, window: Window) -> Callable[[tuple], bool]:

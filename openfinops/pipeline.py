@@ -27,12 +27,23 @@ def lookback_days(source: SourceConfig) -> int:
     return collector_class(source.type).default_lookback_days
 
 
+def close_days(source: SourceConfig) -> int:
+    """The configured month-close period, else the collector type's default."""
+    if source.close_days is not None:
+        return source.close_days
+    return collector_class(source.type).default_close_days
+
+
 def effective_window(source: SourceConfig, window: Window) -> Window:
-    """Widen the window by the source's look-back (restated bills are re-pulled and replaced)."""
-    days = lookback_days(source)
-    if not days:
-        return window
-    return Window(window.start - timedelta(days=days), window.end)
+    """Widen the window by the source's look-back (restated bills are re-pulled and replaced) and, while it starts
+    within ``close_days`` of a new month, back to the start of the previous month: that billing period is still
+    open (late usage, month-close credits, tax, restatements), and without this a source that replaces whole
+    periods would never touch it again after the first run of the new month."""
+    start = window.start - timedelta(days=lookback_days(source))
+    month_start = window.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if window.start < month_start + timedelta(days=close_days(source)):
+        start = min(start, (month_start - timedelta(days=1)).replace(day=1))
+    return window if start == window.start else Window(start, window.end)
 
 
 def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connection,
@@ -47,7 +58,7 @@ def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connect
     with run_log.recorded_run(conn, run_log.collect_pipeline(source_id), "collect", batch_id, trigger):
         source = cfg.source(source_id)
         collector = build_collector(cfg, source, clients)
-        loader = Loader(conn, max_reject_ratio=source.max_reject_ratio)
+        loader = Loader(conn, max_reject_ratio=source.max_reject_ratio, max_rejects=source.max_rejects)
         return loader.load(collector, collector.align_window(effective_window(source, window)), batch_id=batch_id)
 
 

@@ -14,6 +14,10 @@
 . "$(dirname "$0")/lib.sh"
 
 PG_DIR="$OPENFINOPS_STATE_DIR/pg"
+# When the server user cannot reach the clone (e.g. a clone in root's home, mode 700), start() links PG_DIR to a
+# folder under /var/lib; the server is then given the resolved path for everything it touches (data, socket,
+# password file, log), never a path through the unreachable clone.
+[ -L "$PG_DIR" ] && PG_DIR="$(readlink -f "$PG_DIR")"
 PG_RUN_USER="${OPENFINOPS_PG_SYSTEM_USER:-openfinops-pg}"
 PW_FILE="$OPENFINOPS_CREDENTIALS_DIR/postgres.env"
 
@@ -38,14 +42,16 @@ install_server() {
   # Debian's package starts a cluster on 5432; ours is separate, so leave it alone.
 }
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_RUN_USER" -- "$@"; else "$@"; fi; }
+# As root: run as the server user from / (the caller's folder may be one that user cannot enter).
+as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u "$PG_RUN_USER" -- "$@"); else "$@"; fi; }
 
 gen_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 
 ensure_credentials() {
   mkdir -p "$OPENFINOPS_CREDENTIALS_DIR"; chmod 700 "$OPENFINOPS_CREDENTIALS_DIR"
   if [ ! -f "$PW_FILE" ]; then
-    umask 077
+    # umask in a subshell: folders made later (the /var/lib fallback) must stay reachable by the server user
+    (umask 077
     cat > "$PW_FILE" <<CRED
 OPENFINOPS_PG_SUPERUSER_PASSWORD=$(gen_secret)
 OPENFINOPS_PG_WAREHOUSE_PASSWORD=$(gen_secret)
@@ -53,6 +59,7 @@ OPENFINOPS_PG_AIRFLOW_PASSWORD=$(gen_secret)
 OPENFINOPS_PG_SUPERSET_PASSWORD=$(gen_secret)
 OPENFINOPS_PG_READER_PASSWORD=$(gen_secret)
 CRED
+    )
   fi
   # shellcheck disable=SC1090
   . "$PW_FILE"
@@ -96,7 +103,13 @@ start() {
     # The server user must reach the data dir: fall back to /var/lib when a parent folder blocks it.
     if ! runuser -u "$PG_RUN_USER" -- test -x "$OPENFINOPS_STATE_DIR"; then
       local alt="/var/lib/openfinops-pg/$(echo -n "$OPENFINOPS_ROOT" | sha256sum | cut -c1-12)"
-      mkdir -p "$alt"; [ -L "$PG_DIR" ] || { rm -rf "$PG_DIR"; ln -s "$alt" "$PG_DIR"; }
+      local link="$OPENFINOPS_STATE_DIR/pg"
+      if [ ! -L "$link" ]; then
+        [ -f "$link/data/PG_VERSION" ] && die "the server user $PG_RUN_USER cannot reach the cluster in $link (a parent folder blocks it): move the clone, open its parents (chmod o+x), or move $link to $alt and link it"
+        rm -rf "$link"; ln -s "$alt" "$link"
+      fi
+      mkdir -p "$alt"; chmod 755 "${alt%/*}"
+      PG_DIR="$alt"
       mkdir -p "$PG_DIR/run"
     fi
     chown -R "$PG_RUN_USER" "$PG_DIR/" "$PG_DIR/run"
@@ -116,8 +129,13 @@ unix_socket_directories = '$PG_DIR/run'
 max_connections = 200
 shared_buffers = 512MB
 max_wal_size = 4GB
-synchronous_commit = off
 CONF
+  fi
+  # Clusters made by earlier versions turned synchronous_commit off, which can lose loads and notification rows
+  # already reported as committed if the server crashes: back to PostgreSQL's default (on).
+  if grep -q '^synchronous_commit = off' "$PG_DIR/data/postgresql.conf" 2>/dev/null; then
+    as_pg sed -i '/^synchronous_commit = off$/d' "$PG_DIR/data/postgresql.conf"
+    is_running && as_pg "$BINDIR/pg_ctl" -D "$PG_DIR/data" reload >/dev/null
   fi
   if ! is_running; then
     log "starting PostgreSQL on 127.0.0.1:$OPENFINOPS_PG_PORT"

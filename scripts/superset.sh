@@ -145,6 +145,8 @@ cmd_start() {
   healthy && die "port $SS_PORT already answers /health but not from our pid file ($SS_PIDFILE): stop the other server or set OPENFINOPS_SUPERSET_PORT"
   [ -f "$SS_STATE/init.stamp" ] || log "warning: no init stamp; run 'scripts/superset.sh init' first"
   local t0; t0=$(date +%s)
+  # chart results cached by an earlier server (superset_config.py DATA_CACHE_CONFIG) may predate a transform
+  rm -rf "$SUPERSET_HOME/data-cache"
   log "starting Superset on $SS_URL (log: $SS_LOG)"
   # setsid: gunicorn leads its own process group, so stop can signal master and workers together.
   setsid "$SS_GUNICORN" -w "${OPENFINOPS_SUPERSET_WORKERS:-2}" -k gthread --threads 4 --timeout 120 \

@@ -131,6 +131,7 @@ class AzureCostApiFake:
         self.access_token = access_token or f"eyJ0eXAiOiJKV1QifQ.fake.{uuid.uuid4().hex}"
         self.pages_for: Callable[[dict], list[Page | bytes]] = lambda body: [Page(_DEFAULT_COLUMNS, [])]
         self.interruptions: deque[Reply] = deque()
+        self.looping_next_link = False  # True: every page's nextLink points back to the first page
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -211,7 +212,10 @@ class AzureCostApiFake:
             return 200, {"Content-Type": "application/json; charset=utf-8"}, page
         scope = path.removeprefix("/").removesuffix(QUERY_SUFFIX)
         next_link = None
-        if index + 1 < len(pages):
+        if self.looping_next_link:  # a misbehaving API: every page links back to the first one
+            next_link = (f"{self.base_url}/{scope}{QUERY_SUFFIX}?api-version={quote(query['api-version'][0])}"
+                         f"&$skiptoken=0")
+        elif index + 1 < len(pages):
             next_link = (f"{self.base_url}/{scope}{QUERY_SUFFIX}?api-version={quote(query['api-version'][0])}"
                          f"&$skiptoken={index + 1}")
         name = str(uuid.uuid4())

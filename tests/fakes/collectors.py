@@ -60,3 +60,22 @@ class PausingCollector(Collector):
                 if not self.resume.wait(60):
                     raise TimeoutError("PausingCollector was never resumed")
             yield record
+
+
+class AllBad(Collector):
+    """Yields ``n`` rejects of ``size`` bytes each, lazily, and counts how many were pulled: a huge file in which
+    every row is bad (memory and early-stop tests)."""
+
+    type = "all-bad"
+
+    def __init__(self, n: int, size: int = 1000) -> None:
+        super().__init__("all-bad-source")
+        self.n, self.size, self.pulled = n, size, 0
+
+    def datasets(self) -> tuple[Dataset, ...]:
+        return (COST_LINE_ITEMS,)
+
+    def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
+        for i in range(self.n):
+            self.pulled += 1
+            yield Reject(dataset.name, f"huge.csv:{i + 2}", "BilledCost", "not a number", f"{i:08d}" * (self.size // 8))

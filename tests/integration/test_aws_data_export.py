@@ -167,3 +167,21 @@ def test_focus_file_reads_an_s3_glob_with_an_injected_client(empty_db, s3_endpoi
     with pytest.raises(CollectorError, match="matched no file"):
         list(FocusFileCollector("x", {"paths": [f"s3://{BUCKET}/focus-files/gcp/*.csv"]}, clients={"s3": s3})
              .collect(collector.datasets()[0], Window.from_dates(date(2026, 5, 1), date(2026, 6, 1))))
+
+
+def test_missing_manifest_never_replaces_a_loaded_month_with_nothing(empty_db, exports, aws_connection):
+    """A typo in the export name (or a lifecycle rule that deleted the delivery) must fail the load and keep May;
+    a period with nothing loaded yet (July, on its first day) is simply not delivered yet."""
+    load(empty_db, export_collector(), date(2026, 5, 3), date(2026, 5, 4))
+    typo = DataExportCollector("aws-focus-export", {"bucket": BUCKET, "prefix": PREFIX, "export_name": EXPORT + "x",
+                                                    "format": "focus", "region": "us-east-1"},
+                               context={"connection_id": CONNECTION_ID})
+    with pytest.raises(CollectorError) as err:
+        load(empty_db, typo, date(2026, 5, 20), date(2026, 5, 21))
+    message = str(err.value)
+    assert "source aws-focus-export" in message and "holds 1000 rows" in message
+    assert f"s3://{BUCKET}/{PREFIX}/{EXPORT}x/metadata/BILLING_PERIOD=2026-05/{EXPORT}x-Manifest.json" in message
+    assert raw_totals(empty_db, "aws-focus-export") == pandas_totals(exports["2026-05"])
+    july = load(empty_db, export_collector(), date(2026, 7, 1), date(2026, 7, 2))
+    assert (july.rows, july.datasets[0].deleted) == (0, 0)
+    assert raw_totals(empty_db, "aws-focus-export") == pandas_totals(exports["2026-05"])

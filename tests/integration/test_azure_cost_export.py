@@ -209,3 +209,19 @@ def test_wrong_storage_account_and_non_focus_exports_are_refused(empty_db, expor
             dataset_type="AmortizedCost")
     with pytest.raises(CollectorError, match=r"exportConfig.type is 'AmortizedCost' but options.format is 'focus'"):
         load(empty_db, collector(), date(2026, 6, 1), date(2026, 6, 2))
+
+
+def test_a_period_without_a_completed_run_never_replaces_loaded_rows(empty_db, exports):
+    """The export renamed (or its runs deleted): June was loaded, the next June run finds no completed run - the
+    load fails naming the runs it looked for, and June's rows are kept."""
+    clients = {"blob": blob_client(exports["endpoint"])}
+    load(empty_db, CostExportCollector(SOURCE, {"container": CONTAINER, "directory": DIRECTORY,
+                                                "export_name": EXPORT}, clients=clients),
+         date(2026, 6, 15), date(2026, 6, 16))
+    renamed = CostExportCollector(SOURCE, {"container": CONTAINER, "directory": DIRECTORY,
+                                           "export_name": "renamed-export"}, clients=clients)
+    with pytest.raises(CollectorError) as err:
+        load(empty_db, renamed, date(2026, 6, 20), date(2026, 6, 21))
+    assert "source " + SOURCE in str(err.value) and "holds 1000 rows" in str(err.value)
+    assert "a completed run of export renamed-export" in str(err.value) and "202606*/manifest.json" in str(err.value)
+    assert raw_totals(empty_db, SOURCE) == pandas_totals(exports["2026-06"])

@@ -473,3 +473,26 @@ def test_retry_helper_reads_http_dates_and_retries_connection_errors():
     assert waits == [0.5, 1.0]
     assert "source azure-test: probe: POST /x/query failed after 3 attempt(s): ConnectionError" in str(err.value)
     assert "skiptoken" not in str(err.value)
+
+
+def test_a_retry_after_longer_than_the_task_waits_fails_at_once_and_keeps_the_previous_load(fake, empty_db):
+    """429 asking for an hour: the task does not sleep through it; it fails naming the wait (Airflow retries later)."""
+    fake.pages_for = scenario_pages
+    load(empty_db, make_collector(fake))
+    before = raw_totals(empty_db)
+    fake.interruptions.append(azure_error(429, "TooManyRequests", "Too many requests.", **{"Retry-After": "3600"}))
+    waits: list[float] = []
+    with pytest.raises(CollectorError, match=r"source azure-test: .*HTTP 429.*asks to wait 3600 s.*than the 300 s"):
+        load(empty_db, make_collector(fake, waits))
+    assert waits == []
+    assert raw_totals(empty_db) == before
+
+
+def test_a_nextlink_that_loops_fails_instead_of_loading_pages_again(fake, empty_db):
+    fake.pages_for = scenario_pages
+    fake.looping_next_link = True
+    with pytest.raises(CollectorError, match=r"source azure-test: .*page 2 returned a continuation already followed"):
+        load(empty_db, make_collector(fake))
+    assert len(fake.query_requests()) == 2
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT count(*) FROM raw.azure_cost_query_cost_daily").fetchone()[0] == 0

@@ -10,7 +10,8 @@ import gzip
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -220,3 +221,40 @@ def test_focus_file_reads_azure_blob_storage_through_the_wasb_hook(empty_db, obj
         leaked = conn.execute("SELECT count(*) FROM raw.focus_cost_line_items AS t WHERE t::text LIKE %s",
                               (f"%{key}%",)).fetchone()
     assert leaked == (0,)
+
+
+def test_previous_month_restated_on_day_3_is_picked_up_until_it_closes(empty_db, tmp_path):
+    """A daily source that replaces whole billing periods: the May bill is loaded in May; on June 3 the export holds
+    May restated (a month-close credit on each of 20 lines, one line re-rated): the June 3 run replaces May with it.
+    After `close_days` (5) a later restatement is no longer pulled by the daily run (that needs a back-fill)."""
+    may = read_strings(SAMPLES["aws"])
+    path = tmp_path / "export.csv"
+    may.to_csv(path, index=False)
+    config = tmp_path / "openfinops.yaml"
+    config.write_text(yaml.safe_dump({"sources": [{"id": "focus-export", "type": "focus_file",
+                                                   "options": {"paths": [str(path)]}}]}))
+    cfg = load_config(config)
+
+    def run(day: date):
+        with psycopg.connect(empty_db) as conn:
+            return pipeline.collect(cfg, "focus-export", Window.from_dates(day, day + timedelta(days=1)), conn)
+
+    run(date(2026, 5, 31))
+    assert raw_totals(empty_db, "focus-export") == pandas_totals(may)
+
+    restated = may.copy()
+    for i in range(20):  # month-close credits are negative and legitimate
+        restated.loc[i, "BilledCost"] = str(Decimal(restated.loc[i, "BilledCost"]) - Decimal("1.25"))
+    restated.loc[20, "BilledCost"] = "0.0000001"
+    restated.to_csv(path, index=False)
+    result = run(date(2026, 6, 3))
+    assert result.window == Window.from_dates(date(2026, 5, 1), date(2026, 7, 1))
+    assert raw_totals(empty_db, "focus-export") == pandas_totals(restated)
+    assert raw_totals(empty_db, "focus-export") != pandas_totals(may)
+
+    later = restated.copy()
+    later.loc[0, "BilledCost"] = "999"
+    later.to_csv(path, index=False)
+    result = run(date(2026, 6, 6))
+    assert result.window == Window.from_dates(date(2026, 6, 1), date(2026, 7, 1))
+    assert raw_totals(empty_db, "focus-export") == pandas_totals(restated)  # May closed: kept as loaded on June 3

@@ -9,10 +9,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from collectors.base import Collector, Window
+from collectors.base import Collector, Reject, Window
 from collectors.demo import COST_LINE_ITEMS, DemoCollector
 from openfinops.loader import Loader, LoadError
-from tests.fakes.collectors import BadRecords, PausingCollector
+from tests.fakes.collectors import AllBad, BadRecords, PausingCollector
 
 
 def totals(url: str) -> list[tuple]:
@@ -154,3 +154,67 @@ def test_two_loads_of_one_source_with_overlapping_windows_do_not_double_rows(emp
     assert duplicates == 0
     assert second_waited, "the second load of demo-aws did not wait for the first"
     assert batches == 2  # days 1-4 from the first load, 5-9 from the second
+
+
+def test_rejects_stream_to_the_table_in_bounded_memory(empty_db):
+    """100,000 rejects of 1 kB (100 MB of bad input): all kept, while the loader's memory stays a few MB."""
+    import tracemalloc
+
+    bad = AllBad(100_000, size=1000)
+    window = Window.from_dates(date(2026, 11, 1), date(2026, 11, 2))
+    with psycopg.connect(empty_db) as conn:
+        tracemalloc.start()
+        try:
+            result = Loader(conn, max_reject_ratio=1.0).load(bad, window)  # max_rejects 100,000: not passed
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        kept = conn.execute("SELECT count(*), count(DISTINCT record_ref), sum(length(raw_text)) "
+                            "FROM raw._rejects").fetchone()
+    print(f"\n[rejects] 100,000 x 1 kB rejects loaded with a peak of {peak / 2**20:.1f} MiB traced")
+    assert result.rejects == 100_000 and result.rows == 0
+    assert kept == (100_000, 100_000, 100_000 * 1000)
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.0f} MiB: rejects are held in memory"
+
+
+def test_more_than_max_rejects_stops_reading_the_source(empty_db):
+    window = Window.from_dates(date(2026, 11, 1), date(2026, 11, 2))
+    bad = AllBad(10_000_000, size=16)
+    with psycopg.connect(empty_db) as conn:
+        Loader(conn).load(BadRecords(0), window)
+        before = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.demo_cost_line_items").fetchone()
+        with pytest.raises(LoadError, match=r"source all-bad-source: more than max_rejects \(1000\) records rejected: "
+                                            r"stopped reading.*record huge.csv:2, field BilledCost"):
+            Loader(conn, max_rejects=1000).load(bad, window)
+        kept = conn.execute("SELECT count(*) FROM raw._rejects WHERE _source_id = 'all-bad-source'").fetchone()[0]
+        after = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.demo_cost_line_items").fetchone()
+    assert bad.pulled == 1001  # not 10 million
+    assert kept == 1001 and after == before
+
+
+class TimedRejects(BadRecords):
+    """Per window start: the rejects (record time, ref) the source yields, next to good demo rows."""
+
+    def __init__(self, plan: dict) -> None:
+        super().__init__(0)
+        self.plan = plan
+
+    def collect(self, dataset, window):
+        yield from self.demo.collect(dataset, window)
+        for at, ref in self.plan[window.start.date()]:
+            yield Reject(dataset.name, ref, "BilledCost", "not a number", ref,
+                         None if at is None else datetime.combine(at, datetime.min.time(), UTC))
+
+
+def test_a_moved_lookback_window_replaces_exactly_the_rejects_it_read_again(empty_db):
+    """Load 1 reads Nov 1-3, load 2 (the look-back moved a day) Nov 2-4: Nov 2 is still bad (one reject, not two),
+    Nov 3 was fixed (its reject goes), Nov 1's stays (not read again), Nov 4's is new; a reject without a record
+    time stays until a load covers its whole window."""
+    nov = {d: date(2026, 11, d) for d in range(1, 6)}
+    source = TimedRejects({nov[1]: [(nov[1], "nov1"), (nov[2], "nov2 v1"), (nov[3], "nov3"), (None, "untimed")],
+                           nov[2]: [(nov[2], "nov2 v2"), (nov[4], "nov4")]})
+    with psycopg.connect(empty_db) as conn:
+        Loader(conn, max_reject_ratio=1.0).load(source, Window.from_dates(nov[1], nov[4]))
+        Loader(conn, max_reject_ratio=1.0).load(source, Window.from_dates(nov[2], nov[5]))
+        refs = [r for (r,) in conn.execute("SELECT record_ref FROM raw._rejects ORDER BY record_ref")]
+    assert refs == ["nov1", "nov2 v2", "nov4", "untimed"]

@@ -254,3 +254,26 @@ def test_other_api_errors_are_not_retried(sleeps):
     finally:
         fake.close()
     assert len(fake.targets) == 1 and sleeps == []
+
+
+def test_a_retry_after_longer_than_the_task_waits_fails_at_once(sleeps):
+    fake = FakeCostExplorer([(400, THROTTLED[1], {"Retry-After": "86400"})])
+    try:
+        with pytest.raises(CollectorError, match=r"source aws-ce: .*asks to wait 86400 s \(Retry-After\), more than "
+                                                 r"the 300 s"):
+            list(collector_for(fake, max_retries=3).collect(
+                COST_DAILY, Window.from_dates(date(2026, 11, 1), date(2026, 11, 2))))
+    finally:
+        fake.close()
+    assert len(fake.targets) == 1 and sleeps == []
+
+
+def test_a_next_page_token_that_repeats_fails_instead_of_looping(sleeps):
+    looping = {**ONE_DAY, "NextPageToken": "same-token-again"}
+    fake = FakeCostExplorer([(200, looping, {})])
+    try:
+        with pytest.raises(CollectorError, match=r"source aws-ce: .*page 2 returned a continuation already followed"):
+            list(collector_for(fake).collect(COST_DAILY, Window.from_dates(date(2026, 11, 1), date(2026, 11, 2))))
+    finally:
+        fake.close()
+    assert len(fake.targets) == 2

@@ -281,3 +281,43 @@ def test_parquet_maps_naive_timestamps_and_doubles():
     assert json.loads(records[0]["tags"]) == {"Environment": "prod", "CostCenter": "cc-1042", "Owner": "team-payments"}
     assert json.loads(records[0]["x_extensions"]) == {"x_CostCategories": {"team": "payments"}}
     assert records[1]["x_extensions"] is None  # an empty map is no value
+
+
+def test_hostile_bytes_are_rejects_naming_line_and_field_and_the_rest_loads():
+    """A NUL in a cell and a byte that is not UTF-8: one reject each (file:line and field, the raw text readable),
+    the other records load; before, the NUL aborted the COPY and the bad byte the whole file."""
+    header, rows = sample_rows(n=10)
+    rows[2][header.index("ChargeDescription")] = "nul\x00inside"  # line 4
+    rows[5][header.index("ChargeDescription")] = "MARK"  # line 7
+    data = to_csv(header, rows).replace(b"MARK", b"Box\xffUsage")
+    records, reader = read(data, "hostile.csv")
+    rejects = [r for r in records if isinstance(r, Reject)]
+    assert [(r.record_ref, r.field, r.reason) for r in rejects] == [
+        ("hostile.csv:4", "ChargeDescription", "holds a NUL character"),
+        ("hostile.csv:7", "ChargeDescription", "holds bytes that are not UTF-8")]
+    assert all("\x00" not in r.raw_text and r.raw_text.encode("utf-8") for r in rejects)
+    assert any("nul\\x00inside" in r.raw_text for r in rejects) and any("Box\\xffUsage" in r.raw_text for r in rejects)
+    assert reader.stats.records == 8
+
+
+@pytest.mark.parametrize("cut", ["mid-value", "open quote"])
+def test_a_truncated_file_rejects_its_last_record(cut):
+    """A plain CSV cut off in the middle of its last record - inside a plain value (no line end), or inside a quoted
+    field - must not load that record silently: it is a reject saying the file looks truncated."""
+    header, rows = sample_rows(n=5)
+    # a plain text column last (the reader maps columns by name): a cut there still gives the right field count
+    order = [i for i, h in enumerate(header) if h != "ChargeDescription"] + [header.index("ChargeDescription")]
+    header, rows = [header[i] for i in order], [[row[i] for i in order] for row in rows]
+    if cut == "mid-value":
+        rows[-1][-1] = "Amazon Elastic Compute Cloud running Linux"
+        data = to_csv(header, rows)
+        data = data[:data.index(b"Compute Cloud")]  # no line end after it
+    else:
+        rows[-1][-1] = "a quoted, multi\nline description"
+        data = to_csv(header, rows)
+        data = data[:data.index(b"multi\n") + 6]  # cut after the line break inside the quotes
+    records, reader = read(data, "cut.csv")
+    rejects = [r for r in records if isinstance(r, Reject)]
+    assert [(r.record_ref, r.field) for r in rejects] == [("cut.csv:6", "(record)")]
+    assert "looks truncated" in rejects[0].reason
+    assert reader.stats.records == 4

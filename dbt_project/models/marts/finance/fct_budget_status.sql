@@ -13,6 +13,9 @@
 -- rounded percentages (2 decimals), the same figures the alert tasks compare with the thresholds.
 -- is_within_budget (budget adherence): actual_cost <= budget_amount for a closed period, forecast_cost <=
 -- budget_amount for an open one.
+-- In-scope lines in another currency never count against the budget (no FX conversion) but are not hidden:
+-- excluded_other_currency_line_count and excluded_other_currency_costs ('EUR 7.00; GBP 1.20') say what was left out
+-- in the period, and periods are listed from the first in-scope cost in any currency.
 with
 
 budgets as (
@@ -21,6 +24,38 @@ budgets as (
 
 budget_costs as (
     select * from {{ ref('int_budget_costs_daily') }}
+),
+
+-- in-scope cost in currencies other than the budget's, per period and currency
+other_currency_costs as (
+    select
+        budget_id,
+        period_start,
+        billing_currency,
+        sum(effective_cost) as effective_cost,
+        sum(line_item_count) as line_item_count
+    from {{ ref('int_budget_scoped_costs_daily') }}
+    where not is_budget_currency
+    group by budget_id, period_start, billing_currency
+),
+
+excluded as (
+    select
+        budget_id,
+        period_start,
+        sum(line_item_count) as line_item_count,
+        string_agg(billing_currency || ' ' || cast(effective_cost as text), '; ' order by billing_currency)
+            as cost_summary
+    from other_currency_costs
+    group by budget_id, period_start
+),
+
+first_periods as (
+    select
+        budget_id,
+        min(period_start) as first_period_start
+    from {{ ref('int_budget_scoped_costs_daily') }}
+    group by budget_id
 ),
 
 latest_cost_date as (
@@ -42,11 +77,11 @@ periods as (
         budgets.budget_id,
         cast(period_start as date) as period_start
     from budgets
-    inner join first_days
-        on budgets.budget_id = first_days.budget_id
+    inner join first_periods
+        on budgets.budget_id = first_periods.budget_id
     cross join latest_cost_date
     cross join lateral generate_series(
-        cast(first_days.first_period_start as timestamp),
+        cast(first_periods.first_period_start as timestamp),
         cast(
             {{ budget_period_start('latest_cost_date.charge_date', 'budgets.period', 'budgets.start_month') }}
             as timestamp
@@ -105,6 +140,8 @@ measured as (
         budgets.budget_currency as billing_currency,
         budgets.budget_amount,
         coalesce(actuals.actual_cost, 0) as actual_cost,
+        coalesce(excluded.line_item_count, 0) as excluded_other_currency_line_count,
+        excluded.cost_summary as excluded_other_currency_costs,
         budgets.thresholds,
         budgets.forecast_thresholds,
         least(
@@ -119,6 +156,10 @@ measured as (
         on
             periods.budget_id = actuals.budget_id
             and periods.period_start = actuals.period_start
+    left join excluded
+        on
+            periods.budget_id = excluded.budget_id
+            and periods.period_start = excluded.period_start
 ),
 
 forecast as (
@@ -183,7 +224,9 @@ final as (
         case
             when days_remaining = 0 then actual_cost <= budget_amount
             else forecast_cost <= budget_amount
-        end as is_within_budget
+        end as is_within_budget,
+        cast(excluded_other_currency_line_count as bigint) as excluded_other_currency_line_count,
+        excluded_other_currency_costs
     from utilisation
 )
 
