@@ -14,8 +14,8 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 
 from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
-from openfinops.pipeline import close_days, lookback_days
 from openfinops.warehouse import DBT_PROJECT_DIR, dbt_executable
+from openfinops.windows import close_days, lookback_days
 
 TAGS = ["openfinops"]
 
@@ -108,7 +108,13 @@ def resolve_window(params: dict, interval_start, interval_end) -> tuple[datetime
     if interval_start is None or interval_end is None or interval_start == interval_end:
         raise ValueError("this run has no data interval (a manual run without a logical date): "
                          "trigger it with a logical date or with params `start` and `end`")
-    return interval_start.astimezone(UTC), interval_end.astimezone(UTC)
+    # plain datetimes: pendulum's DateTime drops a datetime.timezone when a timedelta is subtracted from it
+    return _plain_utc(interval_start), _plain_utc(interval_end)
+
+
+def _plain_utc(value: datetime) -> datetime:
+    utc = value.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC)
 
 
 def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -> DAG:

@@ -65,7 +65,55 @@ class CostAnomaly:
     alert_type = COST_ANOMALY
 
 
-Alert = BudgetCrossing | CostAnomaly
+@dataclass(frozen=True)
+class AnomalyIncident:
+    """Several recorded anomalies of one provider on one day (a spike split over sub accounts x services): sent as
+    one message listing the lines, largest deviation first. ``alert_key`` names the incident and its lines (a line
+    recorded later makes a new, smaller incident message); each line's own key is what
+    ``alerts.notifications`` records."""
+
+    alert_key: str
+    lines: tuple[CostAnomaly, ...]
+
+    alert_type = COST_ANOMALY
+
+    @property
+    def charge_date(self) -> date:
+        return self.lines[0].charge_date
+
+    @property
+    def provider_name(self) -> str:
+        return self.lines[0].provider_name
+
+    @property
+    def severity(self) -> str:
+        order = ("low", "medium", "high", "critical")
+        return max((line.severity for line in self.lines), key=lambda s: order.index(s) if s in order else -1)
+
+    @property
+    def detected_at(self) -> datetime:
+        return max(line.detected_at for line in self.lines)
+
+    @property
+    def billing_currency(self) -> str:
+        return ", ".join(sorted({line.billing_currency for line in self.lines}))
+
+    def deviations(self) -> str:
+        """The total deviation per currency ('1,234.00 USD, 10.00 EUR')."""
+        totals: dict[str, Decimal] = {}
+        for line in self.lines:
+            totals[line.billing_currency] = totals.get(line.billing_currency, Decimal(0)) + line.deviation_cost
+        return ", ".join(money(amount, currency) for currency, amount in sorted(totals.items()))
+
+
+def incident_key(lines: list[CostAnomaly]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256("|".join(sorted(line.alert_key for line in lines)).encode()).hexdigest()[:12]
+    return f"incident:{lines[0].provider_name}:{lines[0].charge_date.isoformat()}:{len(lines)}:{digest}"
+
+
+Alert = BudgetCrossing | CostAnomaly | AnomalyIncident
 
 
 def money(amount: Decimal | None, currency: str) -> str:
@@ -88,6 +136,9 @@ def period_label(alert: BudgetCrossing) -> str:
 
 
 def title(alert: Alert) -> str:
+    if isinstance(alert, AnomalyIncident):
+        return (f"Cost anomaly ({alert.severity}): {len(alert.lines)} cost lines on {alert.provider_name}, "
+                f"{alert.charge_date.isoformat()}")
     if isinstance(alert, BudgetCrossing):
         if alert.kind == "forecast":
             return f"Budget {alert.budget_name!r} is forecast to reach {alert.threshold_pct}%"
@@ -97,6 +148,12 @@ def title(alert: Alert) -> str:
 
 
 def summary(alert: Alert) -> str:
+    if isinstance(alert, AnomalyIncident):
+        top = alert.lines[0]
+        return (f"{len(alert.lines)} cost lines of {alert.provider_name} on {alert.charge_date.isoformat()} are "
+                f"off their baselines, {alert.deviations()} in all. The largest: {top.service_name or '(no service)'}"
+                f" in sub account {top.sub_account_id or 'n/a'}, {money(top.actual_cost, top.billing_currency)} "
+                f"against a baseline of {money(top.baseline_cost, top.billing_currency)} (severity {top.severity}).")
     if isinstance(alert, BudgetCrossing):
         budget = money(alert.budget_amount, alert.billing_currency)
         if alert.kind == "forecast":
@@ -120,6 +177,10 @@ def summary(alert: Alert) -> str:
 
 def facts(alert: Alert) -> list[tuple[str, str]]:
     """Label/value pairs shown as Slack fields and e-mail lines."""
+    if isinstance(alert, AnomalyIncident):  # one per line, largest deviation first (Slack shows the first 10)
+        return [(f"{line.service_name or '(no service)'} / {line.sub_account_id or 'n/a'}",
+                 f"{money(line.actual_cost, line.billing_currency)} vs "
+                 f"{money(line.baseline_cost, line.billing_currency)} ({line.severity})") for line in alert.lines]
     if isinstance(alert, BudgetCrossing):
         cur = alert.billing_currency
         return [
@@ -170,6 +231,15 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
     common = {"source": "openfinops", "alert_type": alert.alert_type, "alert_key": alert.alert_key,
               "title": title(alert), "summary": summary(alert), "currency": alert.billing_currency,
               "detected_at": alert.detected_at.isoformat()}
+    if isinstance(alert, AnomalyIncident):
+        return {**common,
+                "incident": True, "charge_date": alert.charge_date.isoformat(), "provider_name": alert.provider_name,
+                "severity": alert.severity, "anomaly_keys": [line.alert_key for line in alert.lines],
+                "lines": [{"anomaly_key": line.alert_key, "sub_account_id": line.sub_account_id,
+                           "service_name": line.service_name, "severity": line.severity,
+                           "currency": line.billing_currency, "actual_cost": _exact(line.actual_cost),
+                           "baseline_cost": _exact(line.baseline_cost), "deviation_cost": _exact(line.deviation_cost),
+                           "robust_z": _exact(line.robust_z)} for line in alert.lines]}
     if isinstance(alert, BudgetCrossing):
         return {**common,
                 "budget_id": alert.budget_id, "budget_name": alert.budget_name, "period": alert.period,

@@ -17,9 +17,15 @@ Two steps, run after ``dbt build`` by the ``transform`` DAG (tasks ``detect_aler
 A key that is already recorded is never recorded again (``ON CONFLICT DO NOTHING``): re-runs and back-fills that
 re-create the same mart rows add nothing, and a row keeps the figures of the moment it was first crossed.
 
+Alerts about the past are recorded but never sent: a crossing of a period that ended, or an anomaly on a day, more
+than ``alerts.notify_within_days`` (default 7) days before the latest cost data gets a ``suppressed_reason``
+(history). A first load or a 90-day back-fill therefore pages nobody about closed periods.
+
 **deliver** (:func:`deliver`) sends every recorded alert to every channel of its budget (``budgets[].channels``)
 or to ``anomalies.channels``, unless ``alerts.notifications`` (key: alert_type, alert_key, channel_id) already has
-that row, and writes the row as soon as the channel has accepted the message.
+that row, and writes the row as soon as the channel has accepted the message. Anomalies of one provider on one day
+are one incident: one message per channel listing the lines (largest deviation first), recorded as one
+notification row per line, so a line detected later goes out as a follow-up message of its own.
 
 Delivery guarantee - exactly once, with a one-message at-least-once window:
 
@@ -67,7 +73,15 @@ from collectors.http_retry import RetryPolicy
 from openfinops import alert_messages as messages
 from openfinops import run_log
 from openfinops.alert_channels import Channel, ChannelSet, SendError
-from openfinops.alert_messages import BUDGET_THRESHOLD, COST_ANOMALY, Alert, BudgetCrossing, CostAnomaly
+from openfinops.alert_messages import (
+    BUDGET_THRESHOLD,
+    COST_ANOMALY,
+    Alert,
+    AnomalyIncident,
+    BudgetCrossing,
+    CostAnomaly,
+    incident_key,
+)
 from openfinops.config import OpenFinOpsConfig, Severity
 
 log = logging.getLogger(__name__)
@@ -91,12 +105,15 @@ ALTER TABLE alerts.budget_threshold_crossings ADD COLUMN IF NOT EXISTS budget_na
 ALTER TABLE alerts.budget_threshold_crossings ADD COLUMN IF NOT EXISTS period text;
 ALTER TABLE alerts.budget_threshold_crossings ADD COLUMN IF NOT EXISTS forecast_cost numeric;
 ALTER TABLE alerts.budget_threshold_crossings ADD COLUMN IF NOT EXISTS forecast_utilisation_pct numeric;
+-- history (recorded, never sent): alerts about periods / days older than alerts.notify_within_days
+ALTER TABLE alerts.budget_threshold_crossings ADD COLUMN IF NOT EXISTS suppressed_reason text;
 CREATE TABLE IF NOT EXISTS alerts.cost_anomalies (
     anomaly_key text PRIMARY KEY, charge_date date NOT NULL, provider_name text NOT NULL, sub_account_id text,
     service_name text, billing_currency text NOT NULL, actual_cost numeric NOT NULL, baseline_cost numeric,
     deviation_cost numeric NOT NULL, robust_z numeric, severity text NOT NULL, detected_at timestamptz NOT NULL,
     detected_by text, delivered_at timestamptz
 );
+ALTER TABLE alerts.cost_anomalies ADD COLUMN IF NOT EXISTS suppressed_reason text;
 CREATE TABLE IF NOT EXISTS alerts.notifications (
     alert_type text NOT NULL, alert_key text NOT NULL, channel_id text NOT NULL, channel_type text NOT NULL,
     target text NOT NULL, sent_at timestamptz NOT NULL, attempts int NOT NULL, payload jsonb NOT NULL,
@@ -131,11 +148,15 @@ class Detected:
 
     def describe(self) -> str:
         lines = [f"budget {b} period {p}: crossed {t}% ({kind}), {'forecast ' if kind == 'forecast' else ''}"
-                 f"utilisation {u}%" for b, p, t, kind, u in self.crossings]
-        lines += [f"anomaly {k}: {prov} / {svc} on {d}, severity {sev}" for k, d, prov, svc, sev in self.anomalies]
+                 f"utilisation {u}%" + (f" - not sent ({why})" if why else "")
+                 for b, p, t, kind, u, why in self.crossings]
+        lines += [f"anomaly {k}: {prov} / {svc} on {d}, severity {sev}" + (f" - not sent ({why})" if why else "")
+                  for k, d, prov, svc, sev, why in self.anomalies]
+        history = sum(1 for r in self.crossings + self.anomalies if r[-1])
         lines.append(f"{len(self.crossings)} new budget threshold crossing(s) recorded in "
                      f"alerts.budget_threshold_crossings, {len(self.anomalies)} new cost anomaly(ies) in "
-                     f"alerts.cost_anomalies")
+                     f"alerts.cost_anomalies; {history} of them history (older than alerts.notify_within_days: "
+                     f"recorded, not sent)")
         return "\n".join(lines)
 
 
@@ -151,67 +172,88 @@ def _require_relation(cur, name: str) -> None:
                            "transform DAG's dbt tasks)")
 
 
-def detect_budget_crossings(conn: Connection, detected_by: str | None = None) -> list[tuple]:
+def detect_budget_crossings(conn: Connection, detected_by: str | None = None,
+                            notify_within_days: int = 7) -> list[tuple]:
     """Record newly crossed budget thresholds (actual and forecast); returns (budget_id, period_start,
-    threshold_pct, kind, utilisation_pct or forecast_utilisation_pct) of the new rows."""
+    threshold_pct, kind, utilisation_pct or forecast_utilisation_pct, suppressed_reason) of the new rows. A crossing
+    of a period that ended more than ``notify_within_days`` days before the latest cost data is recorded with a
+    ``suppressed_reason`` (history: never sent)."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(ALERTS_DDL)
         _require_relation(cur, "marts.fct_budget_status")
         cur.execute("""
+            WITH latest AS (SELECT max(as_of_date) AS cost_date FROM marts.fct_budget_status),
+            crossed AS (
+                SELECT s.*, t.threshold_pct, 'actual' AS kind
+                FROM marts.fct_budget_status AS s
+                CROSS JOIN LATERAL unnest(s.thresholds) AS t (threshold_pct)
+                WHERE s.utilisation_pct >= t.threshold_pct
+                UNION ALL
+                SELECT s.*, t.threshold_pct, 'forecast'
+                FROM marts.fct_budget_status AS s
+                CROSS JOIN LATERAL unnest(s.forecast_thresholds) AS t (threshold_pct)
+                WHERE s.forecast_utilisation_pct >= t.threshold_pct AND s.utilisation_pct < t.threshold_pct
+            )
             INSERT INTO alerts.budget_threshold_crossings
                 (budget_id, period_start, threshold_pct, kind, budget_name, period, period_end, budget_amount,
                  actual_cost, utilisation_pct, forecast_cost, forecast_utilisation_pct, billing_currency,
-                 detected_at, detected_by)
-            SELECT s.budget_id, s.period_start, t.threshold_pct, 'actual', s.budget_name, s.period, s.period_end,
-                   s.budget_amount, s.actual_cost, s.utilisation_pct, s.forecast_cost, s.forecast_utilisation_pct,
-                   s.billing_currency, %(now)s, %(by)s
-            FROM marts.fct_budget_status AS s
-            CROSS JOIN LATERAL unnest(s.thresholds) AS t (threshold_pct)
-            WHERE s.utilisation_pct >= t.threshold_pct
-            UNION ALL
-            SELECT s.budget_id, s.period_start, t.threshold_pct, 'forecast', s.budget_name, s.period, s.period_end,
-                   s.budget_amount, s.actual_cost, s.utilisation_pct, s.forecast_cost, s.forecast_utilisation_pct,
-                   s.billing_currency, %(now)s, %(by)s
-            FROM marts.fct_budget_status AS s
-            CROSS JOIN LATERAL unnest(s.forecast_thresholds) AS t (threshold_pct)
-            WHERE s.forecast_utilisation_pct >= t.threshold_pct AND s.utilisation_pct < t.threshold_pct
+                 detected_at, detected_by, suppressed_reason)
+            SELECT c.budget_id, c.period_start, c.threshold_pct, c.kind, c.budget_name, c.period, c.period_end,
+                   c.budget_amount, c.actual_cost, c.utilisation_pct, c.forecast_cost, c.forecast_utilisation_pct,
+                   c.billing_currency, %(now)s, %(by)s,
+                   CASE WHEN c.period_end <= latest.cost_date - %(days)s::int
+                        THEN 'history: the period ended on ' || (c.period_end - 1) || ', more than '
+                             || %(days)s::int || ' days before the latest cost data (' || latest.cost_date || ')'
+                   END
+            FROM crossed AS c CROSS JOIN latest
             ORDER BY 1, 2, 4, 3
             ON CONFLICT DO NOTHING
             RETURNING budget_id, period_start, threshold_pct, kind,
-                      CASE kind WHEN 'forecast' THEN forecast_utilisation_pct ELSE utilisation_pct END
-        """, {"now": datetime.now(UTC), "by": detected_by})
+                      CASE kind WHEN 'forecast' THEN forecast_utilisation_pct ELSE utilisation_pct END,
+                      suppressed_reason
+        """, {"now": datetime.now(UTC), "by": detected_by, "days": notify_within_days})
         return cur.fetchall()
 
 
-def detect_anomalies(conn: Connection, min_severity: str, detected_by: str | None = None) -> list[tuple]:
+def detect_anomalies(conn: Connection, min_severity: str, detected_by: str | None = None,
+                     notify_within_days: int = 7) -> list[tuple]:
     """Record new anomalies at or above ``min_severity``; returns (anomaly_key, charge_date, provider_name,
-    service_name, severity) of the new rows."""
+    service_name, severity, suppressed_reason) of the new rows. An anomaly on a day more than
+    ``notify_within_days`` days before the latest cost data is recorded as history (never sent)."""
     if min_severity not in SEVERITIES:
         raise ValueError(f"min_severity: expected one of {list(SEVERITIES)}, got {min_severity!r}")
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(ALERTS_DDL)
         _require_relation(cur, "marts.fct_cost_anomalies")
         cur.execute("""
+            WITH latest AS (SELECT max(charge_date) AS cost_date FROM marts.fct_cost_anomalies)
             INSERT INTO alerts.cost_anomalies
                 (anomaly_key, charge_date, provider_name, sub_account_id, service_name, billing_currency,
-                 actual_cost, baseline_cost, deviation_cost, robust_z, severity, detected_at, detected_by)
+                 actual_cost, baseline_cost, deviation_cost, robust_z, severity, detected_at, detected_by,
+                 suppressed_reason)
             SELECT a.anomaly_key, a.charge_date, a.provider_name, a.sub_account_id, a.service_name,
                    a.billing_currency, a.actual_cost, a.baseline_cost, a.deviation_cost, a.robust_z, a.severity,
-                   %(now)s, %(by)s
-            FROM marts.fct_cost_anomalies AS a
+                   %(now)s, %(by)s,
+                   CASE WHEN a.charge_date <= latest.cost_date - %(days)s::int
+                        THEN 'history: ' || a.charge_date || ' is more than ' || %(days)s::int
+                             || ' days before the latest cost data (' || latest.cost_date || ')'
+                   END
+            FROM marts.fct_cost_anomalies AS a CROSS JOIN latest
             WHERE a.is_anomaly
               AND array_position(%(levels)s::text[], a.severity) >= array_position(%(levels)s::text[], %(min)s)
             ORDER BY a.charge_date, a.provider_name, a.sub_account_id, a.service_name
             ON CONFLICT DO NOTHING
-            RETURNING anomaly_key, charge_date, provider_name, service_name, severity
-        """, {"now": datetime.now(UTC), "by": detected_by, "levels": list(SEVERITIES), "min": min_severity})
+            RETURNING anomaly_key, charge_date, provider_name, service_name, severity, suppressed_reason
+        """, {"now": datetime.now(UTC), "by": detected_by, "levels": list(SEVERITIES), "min": min_severity,
+              "days": notify_within_days})
         return cur.fetchall()
 
 
 def detect(cfg: OpenFinOpsConfig, conn: Connection, detected_by: str | None = None) -> Detected:
     """Both detections (budgets, then anomalies at ``cfg.anomalies.alert_min_severity`` or above)."""
-    return Detected(detect_budget_crossings(conn, detected_by),
-                    detect_anomalies(conn, cfg.anomalies.alert_min_severity, detected_by))
+    days = cfg.alerts.notify_within_days
+    return Detected(detect_budget_crossings(conn, detected_by, days),
+                    detect_anomalies(conn, cfg.anomalies.alert_min_severity, detected_by, days))
 
 
 # --- delivery ---------------------------------------------------------------------------------------------------
@@ -273,7 +315,8 @@ def _pending(cfg: OpenFinOpsConfig, conn: Connection) -> list[_Pending]:
             FROM alerts.budget_threshold_crossings AS c
             INNER JOIN unnest(%(budgets)s::text[], %(channels)s::text[]) AS r (budget_id, channel_id)
                 ON c.budget_id = r.budget_id
-            WHERE NOT EXISTS (SELECT FROM alerts.notifications AS n
+            WHERE c.suppressed_reason IS NULL
+              AND NOT EXISTS (SELECT FROM alerts.notifications AS n
                               WHERE n.alert_type = %(type)s AND n.alert_key = {_BUDGET_KEY}
                                 AND n.channel_id = r.channel_id)
             ORDER BY c.detected_at, c.budget_id, c.period_start, c.kind, c.threshold_pct, r.channel_id
@@ -283,7 +326,8 @@ def _pending(cfg: OpenFinOpsConfig, conn: Connection) -> list[_Pending]:
             SELECT a.anomaly_key AS alert_key, a.*, r.channel_id
             FROM alerts.cost_anomalies AS a
             CROSS JOIN unnest(%(channels)s::text[]) AS r (channel_id)
-            WHERE NOT EXISTS (SELECT FROM alerts.notifications AS n
+            WHERE a.suppressed_reason IS NULL
+              AND NOT EXISTS (SELECT FROM alerts.notifications AS n
                               WHERE n.alert_type = %(type)s AND n.alert_key = a.anomaly_key
                                 AND n.channel_id = r.channel_id)
             ORDER BY a.detected_at, a.charge_date, a.anomaly_key, r.channel_id
@@ -292,6 +336,31 @@ def _pending(cfg: OpenFinOpsConfig, conn: Connection) -> list[_Pending]:
     pending = [_Pending(_crossing(r), r["channel_id"]) for r in budget_rows]
     pending += [_Pending(_anomaly(r), r["channel_id"]) for r in anomaly_rows]
     return pending
+
+
+def _incidents(pending: list[_Pending]) -> list[_Pending]:
+    """The messages to send: anomalies of one provider on one day going to one channel become one incident (the
+    lines listed, largest deviation first); a single anomaly stays its own message; budget crossings unchanged."""
+    order: list[_Pending | tuple] = []
+    groups: dict[tuple, list[CostAnomaly]] = {}
+    for item in pending:
+        if isinstance(item.alert, CostAnomaly):
+            key = (item.channel_id, item.alert.charge_date, item.alert.provider_name)
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(item.alert)
+        else:
+            order.append(item)
+    messages_: list[_Pending] = []
+    for entry in order:
+        if isinstance(entry, _Pending):
+            messages_.append(entry)
+            continue
+        lines = sorted(groups[entry], key=lambda a: (-abs(a.deviation_cost), a.alert_key))
+        alert = lines[0] if len(lines) == 1 else AnomalyIncident(incident_key(lines), tuple(lines))
+        messages_.append(_Pending(alert, entry[0]))
+    return messages_
 
 
 def _crossing(r: dict[str, Any]) -> BudgetCrossing:
@@ -348,14 +417,16 @@ def _send_with_retries(channel: Channel, alert: Alert, payload: dict[str, Any], 
 
 def _record(conn: Connection, alert: Alert, channel: Channel, payload: dict[str, Any], attempts: int,
             sent_by: str | None) -> None:
+    """One row per alert the message carried (an incident: one per anomaly line, the same payload), one transaction."""
+    keys = [line.alert_key for line in alert.lines] if isinstance(alert, AnomalyIncident) else [alert.alert_key]
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("""
+        cur.executemany("""
             INSERT INTO alerts.notifications
                 (alert_type, alert_key, channel_id, channel_type, target, sent_at, attempts, payload, sent_by)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT DO NOTHING
-        """, (alert.alert_type, alert.alert_key, channel.id, channel.type, channel.target, datetime.now(UTC),
-              attempts, Jsonb(payload), sent_by))
+        """, [(alert.alert_type, key, channel.id, channel.type, channel.target, datetime.now(UTC), attempts,
+               Jsonb(payload), sent_by) for key in keys])
 
 
 def _record_failure(conn: Connection, alert: Alert, channel: Channel, failure: Failure, sent_by: str | None) -> None:
@@ -411,7 +482,7 @@ def deliver(cfg: OpenFinOpsConfig, conn: Connection, sent_by: str | None = None,
     ensure_tables(conn)
     with channels.redactor.installed(), _deliver_lock(conn):
         down: dict[str, Failure] = {}
-        for item in _pending(cfg, conn):
+        for item in _incidents(_pending(cfg, conn)):
             channel = channels[item.channel_id]
             if channel.id in down:
                 report.not_attempted[channel.id] = report.not_attempted.get(channel.id, 0) + 1

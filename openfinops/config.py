@@ -195,6 +195,16 @@ class AnomalyConfig(_Model):
     channels: list[str] = Field(default_factory=list, description="alert_channels ids anomalies are sent to.")
 
 
+class AlertPolicyConfig(_Model):
+    """Which recorded alerts are sent. Every alert is recorded; only alerts about recent spend page people."""
+
+    notify_within_days: int = Field(
+        7, ge=0, le=3660,
+        description="A budget crossing whose period ended, or an anomaly on a day, more than this many days before "
+                    "the latest cost data is recorded as history (suppressed_reason) and never sent: a first load "
+                    "or a back-fill does not page people about closed periods.")
+
+
 class TeamConfig(_Model):
     """A team of the showback / team views: ``id`` is the value of the ``team`` tag as the marts hold it (lower
     case); Superset gets one role ``Team <name>`` per team, restricted to the team's rows."""
@@ -274,6 +284,7 @@ class OpenFinOpsConfig(_Model):
     alert_channels: list[AlertChannelConfig] = Field(default_factory=list)
     showback: ShowbackConfig = Field(default_factory=ShowbackConfig)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    alerts: AlertPolicyConfig = Field(default_factory=AlertPolicyConfig)
     teams: list[TeamConfig] = Field(default_factory=list)
     ai_ml: AiMlConfig = Field(default_factory=AiMlConfig)
     superset: SupersetConfig = Field(default_factory=SupersetConfig)

@@ -5,45 +5,19 @@ openfinops/alerts.py; the operational logs (ops.loads, ops.pipeline_runs): openf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from collectors.base import Window
-from collectors.registry import all_datasets, collector_class
+from collectors.registry import all_datasets
 from openfinops import alerts, run_log
 from openfinops.alerts import ALERTS_DDL  # noqa: F401 - re-exported for callers of the first release
 from openfinops.collect_context import build_collector
-from openfinops.config import CostScope, OpenFinOpsConfig, SourceConfig
+from openfinops.config import CostScope, OpenFinOpsConfig
 from openfinops.loader import Loader, LoadResult, ensure_tables
-
-
-def lookback_days(source: SourceConfig) -> int:
-    """The configured look-back, else the collector type's default."""
-    if source.lookback_days is not None:
-        return source.lookback_days
-    return collector_class(source.type).default_lookback_days
-
-
-def close_days(source: SourceConfig) -> int:
-    """The configured month-close period, else the collector type's default."""
-    if source.close_days is not None:
-        return source.close_days
-    return collector_class(source.type).default_close_days
-
-
-def effective_window(source: SourceConfig, window: Window) -> Window:
-    """Widen the window by the source's look-back (restated bills are re-pulled and replaced) and, while it starts
-    within ``close_days`` of a new month, back to the start of the previous month: that billing period is still
-    open (late usage, month-close credits, tax, restatements), and without this a source that replaces whole
-    periods would never touch it again after the first run of the new month."""
-    start = window.start - timedelta(days=lookback_days(source))
-    month_start = window.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if window.start < month_start + timedelta(days=close_days(source)):
-        start = min(start, (month_start - timedelta(days=1)).replace(day=1))
-    return window if start == window.start else Window(start, window.end)
+from openfinops.windows import close_days, effective_window, lookback_days  # noqa: F401 - re-exported
 
 
 def collect(cfg: OpenFinOpsConfig, source_id: str, window: Window, conn: Connection,

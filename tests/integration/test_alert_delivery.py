@@ -39,7 +39,7 @@ CREATE TABLE marts.fct_budget_status (
     budget_id text, budget_name text, period text, period_start date, period_end date, billing_currency text,
     budget_amount numeric, actual_cost numeric, forecast_cost numeric, utilisation_pct numeric(12, 2),
     forecast_utilisation_pct numeric(12, 2), thresholds int[], forecast_thresholds int[],
-    highest_threshold_crossed int, highest_forecast_threshold_crossed int, status text
+    highest_threshold_crossed int, highest_forecast_threshold_crossed int, status text, as_of_date date
 );
 CREATE TABLE marts.fct_cost_anomalies (
     anomaly_key text, charge_date date, provider_name text, sub_account_id text, service_name text,
@@ -159,7 +159,7 @@ def test_each_new_alert_reaches_each_channel_once_with_its_exact_content(setup):
     cfg, url, http, smtp = setup
     detected, report = run(cfg, url)
 
-    assert sorted((b, str(p), t, k) for b, p, t, k, _ in detected.crossings) == sorted(
+    assert sorted((b, str(p), t, k) for b, p, t, k, _, _history in detected.crossings) == sorted(
         [("team-a-monthly", "2026-11-01", 50, "actual"), ("team-a-monthly", "2026-11-01", 80, "actual"),
          ("team-a-monthly", "2026-11-01", 100, "forecast"), ("eu-quarterly", "2026-07-01", 50, "actual"),
          ("eu-quarterly", "2026-07-01", 80, "actual"), ("eu-quarterly", "2026-07-01", 100, "actual")])
@@ -430,3 +430,66 @@ def test_channels_given_as_airflow_connections(setup, monkeypatch):
     assert len(http.to(SLACK_PATH)) == 3 and len(http.to(WEBHOOK_PATH)) == 8
     assert http.to(WEBHOOK_PATH)[0].headers["Authorization"] == f"Bearer {WEBHOOK_TOKEN}"
     assert {r[4] for r in notifications(url)} >= {"connection team_slack", "connection finops_hook"}
+
+
+def test_alerts_about_closed_periods_and_old_days_are_recorded_as_history_not_sent(setup):
+    """A first load / back-fill: the latest cost data is Nov 4; alerts.notify_within_days is 7 (the default). The EU
+    quarter that ended on Sep 30 and an anomaly of Sep 1 are recorded with a reason and never sent; the open month
+    and the Nov 3 anomaly are sent."""
+    cfg, url, http, smtp = setup
+    old = ("k-old-0901", "2026-09-01", "AWS", "210000000011", "Amazon EC2", "USD", D("9000.00"), D("1000.00"),
+           D("8000.00"), D("20.00"), True, "critical")
+    load_marts(url, anomaly_rows=[*ANOMALY_ROWS, old])
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE marts.fct_budget_status SET as_of_date = least(period_end - 1, date '2026-11-04')")
+    assert cfg.alerts.notify_within_days == 7
+    detected, report = run(cfg, url)
+    assert sorted(webhook_keys(http)) == sorted(SLACK_ALERTS + ANOMALY_ALERTS)
+    assert not report.failures and len(report.sent) == 3 * 3 + 2 * 2  # team-a x 3 channels, anomalies x 2
+    with psycopg.connect(url) as conn:
+        history = conn.execute("""
+            SELECT budget_id || ':' || period_start || ':' || kind || ':' || threshold_pct, suppressed_reason
+            FROM alerts.budget_threshold_crossings WHERE suppressed_reason IS NOT NULL
+            UNION ALL SELECT anomaly_key, suppressed_reason FROM alerts.cost_anomalies
+            WHERE suppressed_reason IS NOT NULL ORDER BY 1""").fetchall()
+    assert [k for k, _ in history] == sorted(EU_ALERTS) + ["k-old-0901"]
+    assert history[0][1] == ("history: the period ended on 2026-09-30, more than 7 days before the latest cost data "
+                             "(2026-11-04)")
+    assert history[-1][1] == "history: 2026-09-01 is more than 7 days before the latest cost data (2026-11-04)"
+    assert "not sent (history" in detected.describe() and "4 of them history" in detected.describe()
+    # a later run sends nothing of the history either
+    _, again = run(cfg, url)
+    assert again.sent == []
+
+
+def test_anomalies_of_one_provider_on_one_day_are_one_message_listing_the_lines(setup):
+    """A day's AWS spike split over three sub account x service lines is one message per channel (lines largest
+    deviation first), recorded as one notification row per line; a line detected later is a follow-up message."""
+    cfg, url, http, smtp = setup
+    spike = [(f"k-aws-{n}", "2026-11-04", "AWS", f"21000000001{n}", service, "USD", actual, D("100.00"),
+              actual - D("100.00"), D("9.00"), True, "critical")
+             for n, service, actual in ((1, "Amazon EC2", D("2100.00")), (2, "Amazon S3", D("600.00")),
+                                        (3, "AWS Lambda", D("5100.00")))]
+    gcp = ("k-bq-1104", "2026-11-04", "Google Cloud", "proj-data", "BigQuery", "USD", D("900.004"), D("300.00"),
+           D("600.004"), D("7.50"), True, "high")
+    load_marts(url, budget_rows=[], anomaly_rows=[*spike, gcp])
+    _, report = run(cfg, url)
+    bodies = [r.body for r in http.to(WEBHOOK_PATH)]
+    assert len(bodies) == 2 and len(smtp.messages) == 2 and not report.failures
+    incident = next(b for b in bodies if b.get("incident"))
+    assert incident["title"] == "Cost anomaly (critical): 3 cost lines on AWS, 2026-11-04"
+    assert [line["anomaly_key"] for line in incident["lines"]] == ["k-aws-3", "k-aws-1", "k-aws-2"]
+    assert [line["deviation_cost"] for line in incident["lines"]] == ["5000.00", "2000.00", "500.00"]
+    assert "7,500.00 USD in all" in incident["summary"]
+    assert next(b for b in bodies if not b.get("incident"))["anomaly_key"] == "k-bq-1104"
+    email = next(m for m in smtp.messages if "3 cost lines" in m["Subject"])
+    assert "AWS Lambda / 210000000013" in email.get_content()
+    rows = notifications(url)
+    assert sorted((k, c) for _, k, c, *_ in rows) == sorted(
+        (k, c) for k in ("k-aws-1", "k-aws-2", "k-aws-3", "k-bq-1104") for c in ("finops-email", "finops-webhook"))
+    # one more line of the same day, detected by a later run: a follow-up message with just that line
+    late = ("k-aws-4", "2026-11-04", "AWS", "210000000014", "Amazon RDS", "USD", D("800.00"), D("100.00"),
+            D("700.00"), D("8.00"), True, "high")
+    load_marts(url, budget_rows=[], anomaly_rows=[*spike, gcp, late])
+    _, again = run(cfg, url)
+    assert sorted((k, c) for _, k, c, _ in again.sent) == [("k-aws-4", "finops-email"), ("k-aws-4", "finops-webhook")]
