@@ -118,10 +118,15 @@ class RecordFileReader(ABC):
             plan = self._plan([h.strip() for h in header])
             width = len(header)
             line = reader.line_num + 1
+            blank: list[int] = []
             for row in reader:
                 start, line = line, reader.line_num + 1
-                if not row:
-                    continue  # a blank line is not a record
+                if not row:  # blank lines at the end of a file are nothing; between records, a lost record
+                    blank.append(start)
+                    continue
+                for empty in blank:
+                    yield self._reject(empty, "(record)", "an empty line between records", [])
+                blank.clear()
                 if lines.truncated:  # this is the last record, and the file ends inside it
                     yield self._reject(start, "(record)", "the file ends inside this record (no line end after it"
                                        + (", a quoted field left open" if lines.in_quote else "")

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
-from psycopg import Connection, sql
+from psycopg import Connection, OperationalError, sql
 from psycopg.adapt import Dumper
 from psycopg.postgres import types as builtin_types
 from psycopg.pq import Format
@@ -58,6 +58,10 @@ class JsonbBinaryDumper(Dumper):
 
 class LoadError(RuntimeError):
     """The load was refused (too many rejects); nothing of the window's data was changed."""
+
+
+class LoadInterrupted(RuntimeError):
+    """The warehouse connection was lost during the load (server restart, network): nothing of it was committed."""
 
 
 @dataclass
@@ -227,6 +231,11 @@ class Loader:
             if sink is not None:
                 run_log.record_failure_quietly(lambda _conn: sink.discard(), self.conn)
             self._record_failure(collector.source_id, batch_id, load_id, window, datasets, None, started_at, exc)
+            if isinstance(exc, OperationalError) and self.conn.closed:
+                raise LoadInterrupted(
+                    f"source {collector.source_id}: lost the warehouse connection during the load of window {window} "
+                    f"({str(exc).splitlines()[0]}); nothing of this load was committed and the window keeps its "
+                    f"previous rows: retry the task") from exc
             raise
         finally:
             if sink is not None:

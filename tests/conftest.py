@@ -119,3 +119,21 @@ def built_warehouse(cfg) -> Iterator[BuiltWarehouse]:
         pytest.fail(f"dbt build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
     yield BuiltWarehouse(url=url, start=DEMO_START, end=DEMO_END, dbt_output=proc.stdout)
     drop_database(url)
+
+
+# -- throw-away PostgreSQL clusters (tests that restart a server or run init scripts) ------------------------------
+
+PG_USER = os.environ.get("OPENFINOPS_PG_SYSTEM_USER", "openfinops-pg")
+
+
+def bindir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL server binaries missing: make test installs them (scripts/pg.sh)")
+    return found[-1].parent
+
+
+def as_pg(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", PG_USER, "--", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})

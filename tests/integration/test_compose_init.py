@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_pg, bindir
 
-PG_USER = os.environ.get("OPENFINOPS_PG_SYSTEM_USER", "openfinops-pg")
 PASSWORDS = {
     "WAREHOUSE_DB_PASSWORD": "o'neil; DROP ROLE postgres; --",
     "AIRFLOW_DB_PASSWORD": "back\\slash'' and $HOME",
@@ -24,19 +22,6 @@ PASSWORDS = {
 }
 LOGINS = {"openfinops": "WAREHOUSE_DB_PASSWORD", "airflow": "AIRFLOW_DB_PASSWORD", "superset": "SUPERSET_DB_PASSWORD",
           "openfinops_reader": "READER_DB_PASSWORD"}
-
-
-def bindir() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL server binaries missing: make test installs them (scripts/pg.sh)")
-    return found[-1].parent
-
-
-def as_pg(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    if os.geteuid() == 0:
-        argv = ["runuser", "-u", PG_USER, "--", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

@@ -1,10 +1,19 @@
 """The loader on the real PostgreSQL: a window re-load replaces its slice, rejects are kept, too many rejects fail,
-two loads of one source at once (a second active DAG run, two back-fills of a month) never double a row."""
+two loads of one source at once (a second active DAG run, two back-fills of a month) never double a row, and faults
+in the middle of a load - the collect process killed with SIGKILL inside its COPY, the server restarted under a
+running load - leave the previous rows of the window (no partial window is ever visible), fail clearly, and the next
+load replaces the window exactly once."""
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +21,7 @@ import pytest
 from collectors.base import Collector, Reject, Window
 from collectors.demo import COST_LINE_ITEMS, DemoCollector
 from openfinops.loader import Loader, LoadError
+from tests.conftest import ROOT, as_pg, bindir
 from tests.fakes.collectors import AllBad, BadRecords, PausingCollector
 
 
@@ -218,3 +228,119 @@ def test_a_moved_lookback_window_replaces_exactly_the_rejects_it_read_again(empt
         Loader(conn, max_reject_ratio=1.0).load(source, Window.from_dates(nov[2], nov[5]))
         refs = [r for (r,) in conn.execute("SELECT record_ref FROM raw._rejects ORDER BY record_ref")]
     assert refs == ["nov1", "nov2 v2", "nov4", "untimed"]
+
+
+# -- faults in the middle of a load: SIGKILL inside the COPY, a server restart under a running load --------------
+
+FAULT_WINDOW = Window.from_dates(date(2026, 10, 1), date(2026, 10, 8))
+
+# A collect process: loads FAULT_WINDOW for demo-aws; with 500 rows in its COPY it writes the marker and waits.
+CHILD = textwrap.dedent("""
+    import sys, time
+    from datetime import date
+    from pathlib import Path
+    import psycopg
+    from collectors.base import Window
+    from openfinops.loader import Loader
+    from tests.fakes.collectors import PausingCollector
+
+    url, marker = sys.argv[1], Path(sys.argv[2])
+    collector = PausingCollector("demo-aws")
+    rows = collector.demo.collect
+
+    def collect(dataset, window):
+        for n, record in enumerate(rows(dataset, window)):
+            if n == 500:
+                marker.write_text("in COPY")
+                time.sleep(600)
+            yield record
+
+    collector.collect = collect
+    with psycopg.connect(url) as conn:
+        Loader(conn).load(collector, Window.from_dates(date(2026, 10, 1), date(2026, 10, 8)))
+""")
+
+
+def test_kill_9_in_the_middle_of_the_copy_leaves_the_previous_window_and_the_next_run_loads_it_once(empty_db,
+                                                                                                    tmp_path):
+    source = PausingCollector("demo-aws")
+    with psycopg.connect(empty_db) as conn:
+        Loader(conn).load(source, FAULT_WINDOW)
+    before = totals(empty_db)
+    marker = tmp_path / "marker"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, empty_db, str(marker)], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None, "the collect process ended before its COPY"
+            assert time.monotonic() < deadline, "the collect process never reached its COPY"
+            time.sleep(0.1)
+        # mid-COPY: its DELETE of the window and 500 new rows are uncommitted; readers see the previous load
+        assert totals(empty_db) == before
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    time.sleep(0.5)  # the server notices the dead client and rolls its transaction back
+    assert totals(empty_db) == before
+    with psycopg.connect(empty_db) as conn:
+        result = Loader(conn).load(source, FAULT_WINDOW)
+        running = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND pid <> pg_backend_pid()").fetchone()[0]
+    assert result.datasets[0].deleted == result.rows > 0
+    assert totals(empty_db) == expected_totals("demo-aws", source, date(2026, 10, 1), date(2026, 10, 8))
+    assert running == 0
+
+
+@pytest.fixture
+def own_cluster():
+    """A throw-away PostgreSQL cluster (this test restarts it), TCP on its own port, trust auth."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ofo-restart-"))
+    os.chmod(base, 0o777)
+    bins, data, port = bindir(), base / "data", "54412"
+    assert as_pg([str(bins / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]).returncode == 0
+    ctl = [str(bins / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+           f"-p {port} -c listen_addresses=127.0.0.1 -k {base}"]
+    assert as_pg([*ctl, "start"]).returncode == 0
+    yield {"url": f"postgresql://postgres@127.0.0.1:{port}/postgres", "ctl": ctl}
+    as_pg([*ctl, "-m", "immediate", "stop"])
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_postgres_restart_during_a_load_fails_it_clearly_and_the_retry_loads_the_window_once(own_cluster):
+    url = own_cluster["url"]
+    source = PausingCollector("demo-aws")
+    with psycopg.connect(url) as conn:
+        Loader(conn).load(source, FAULT_WINDOW)
+    before = totals(url)
+    paused = PausingCollector("demo-aws", pause_after=500)
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            with psycopg.connect(url) as conn:
+                Loader(conn).load(paused, FAULT_WINDOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    assert paused.paused.wait(60)
+    restart = as_pg([*own_cluster["ctl"], "-m", "fast", "restart"])
+    assert restart.returncode == 0, restart.stderr
+    paused.resume.set()
+    worker.join(60)
+    assert len(errors) == 1
+    message = str(errors[0])
+    assert "source demo-aws" in message and "lost the warehouse connection" in message and str(FAULT_WINDOW) in message
+    assert totals(url) == before
+    # the task's retry: the window once
+    with psycopg.connect(url) as conn:
+        Loader(conn).load(PausingCollector("demo-aws"), FAULT_WINDOW)
+    assert totals(url) == expected_totals("demo-aws", source, date(2026, 10, 1), date(2026, 10, 8))

@@ -321,3 +321,14 @@ def test_a_truncated_file_rejects_its_last_record(cut):
     assert [(r.record_ref, r.field) for r in rejects] == [("cut.csv:6", "(record)")]
     assert "looks truncated" in rejects[0].reason
     assert reader.stats.records == 4
+
+
+def test_an_empty_line_between_records_is_a_reject_and_trailing_ones_are_nothing():
+    header, rows = sample_rows(n=3)
+    data = to_csv(header, rows)
+    lines = data.split(b"\n")
+    data = b"\n".join([lines[0], lines[1], b"", lines[2], lines[3]]) + b"\n\n\n"  # an empty line 3; two at the end
+    records, reader = read(data, "gap.csv")
+    rejects = [r for r in records if isinstance(r, Reject)]
+    assert [(r.record_ref, r.reason) for r in rejects] == [("gap.csv:3", "an empty line between records")]
+    assert reader.stats.records == 3
