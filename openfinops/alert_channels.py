@@ -178,6 +178,26 @@ class Channel:
     def describe(self) -> str:
         return f"{self.id} ({self.type} {self.target})"
 
+    def fingerprint(self) -> str:
+        """A hash of where messages really go: the full URL, or the connection's type, host, port, login, schema and
+        password (a Slack webhook connection keeps its URL there), plus the recipients. Recorded with every sent
+        message: a channel id whose target changes (the demo sink replaced by the real workspace) is a new
+        destination, so the recent alerts reach it too. Only the hash is stored."""
+        import hashlib
+
+        if self.config.url:
+            parts = [self.type, self.config.url]
+        else:
+            try:
+                from airflow.sdk import BaseHook
+
+                conn = BaseHook.get_connection(self.config.connection_id)
+                parts = [self.type, conn.conn_type, conn.host, conn.port, conn.login, conn.schema, conn.password]
+            except Exception:  # unreadable now: send() fails and names it; the id stands in
+                parts = [self.type, "connection", self.config.connection_id]
+        parts += sorted(self.config.to or [])
+        return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:16]
+
     def send(self, payload: Mapping[str, Any]) -> None:
         """One attempt. Raises :class:`SendError`."""
         raise NotImplementedError

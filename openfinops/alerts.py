@@ -25,7 +25,9 @@ than ``alerts.notify_within_days`` (default 7) days before the latest cost data 
 or to ``anomalies.channels``, unless ``alerts.notifications`` (key: alert_type, alert_key, channel_id) already has
 that row, and writes the row as soon as the channel has accepted the message. Anomalies of one provider on one day
 are one incident: one message per channel listing the lines (largest deviation first), recorded as one
-notification row per line, so a line detected later goes out as a follow-up message of its own.
+notification row per line, so a line detected later goes out as a follow-up message of its own. Each row also
+records a hash of the channel's real target (:meth:`Channel.fingerprint`): a channel id pointed at a new target (the
+demo sink replaced by the real workspace) is a new destination and gets the alerts that are still recent.
 
 Delivery guarantee - exactly once, with a one-message at-least-once window:
 
@@ -117,9 +119,15 @@ ALTER TABLE alerts.cost_anomalies ADD COLUMN IF NOT EXISTS suppressed_reason tex
 CREATE TABLE IF NOT EXISTS alerts.notifications (
     alert_type text NOT NULL, alert_key text NOT NULL, channel_id text NOT NULL, channel_type text NOT NULL,
     target text NOT NULL, sent_at timestamptz NOT NULL, attempts int NOT NULL, payload jsonb NOT NULL,
-    sent_by text,
-    PRIMARY KEY (alert_type, alert_key, channel_id)
+    sent_by text
 );
+-- A message is sent once per (alert, channel, real target): the target's hash (alert_channels.Channel.fingerprint)
+-- is part of the key, so pointing a channel id at a new target (the demo sink -> the real workspace) sends the recent
+-- alerts there. Rows recorded before it have NULL: they count as sent to whatever the channel's target is now.
+ALTER TABLE alerts.notifications ADD COLUMN IF NOT EXISTS target_fingerprint text;
+ALTER TABLE alerts.notifications DROP CONSTRAINT IF EXISTS notifications_pkey;
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_alert_channel_target
+    ON alerts.notifications (alert_type, alert_key, channel_id, (coalesce(target_fingerprint, '')));
 COMMENT ON TABLE alerts.notifications IS
     'One row per alert sent to a channel (written right after the channel accepted it): never sent again. '
     'target is redacted; payload is what was sent.';
@@ -306,32 +314,47 @@ class _Pending:
     channel_id: str
 
 
-def _pending(cfg: OpenFinOpsConfig, conn: Connection) -> list[_Pending]:
-    """Every (recorded alert, configured channel) pair without a notification row, oldest alert first."""
-    routes = [(b.id, c) for b in cfg.budgets for c in b.channels]
+def _pending(cfg: OpenFinOpsConfig, conn: Connection, channels: ChannelSet) -> list[_Pending]:
+    """Every (recorded alert, configured channel) pair without a notification row for the channel's current target,
+    oldest alert first. History is never pending, nor is an alert that has become history since it was recorded
+    (its period ended, or its day lies, more than ``alerts.notify_within_days`` before the latest cost data): a
+    channel pointed at a new target gets the recent alerts, not the past months'."""
+    fingerprints = {c: channels[c].fingerprint() for c in {c for b in cfg.budgets for c in b.channels}
+                    | set(cfg.anomalies.channels)}
+    routes = [(b.id, c, fingerprints[c]) for b in cfg.budgets for c in b.channels]
+    days = cfg.alerts.notify_within_days
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"""
             SELECT {_BUDGET_KEY} AS alert_key, c.*, r.channel_id
             FROM alerts.budget_threshold_crossings AS c
-            INNER JOIN unnest(%(budgets)s::text[], %(channels)s::text[]) AS r (budget_id, channel_id)
+            INNER JOIN unnest(%(budgets)s::text[], %(channels)s::text[], %(targets)s::text[])
+                AS r (budget_id, channel_id, target_fingerprint)
                 ON c.budget_id = r.budget_id
             WHERE c.suppressed_reason IS NULL
+              AND c.period_end > coalesce((SELECT max(as_of_date) FROM marts.fct_budget_status) - %(days)s::int,
+                                          '-infinity'::date)
               AND NOT EXISTS (SELECT FROM alerts.notifications AS n
                               WHERE n.alert_type = %(type)s AND n.alert_key = {_BUDGET_KEY}
-                                AND n.channel_id = r.channel_id)
+                                AND n.channel_id = r.channel_id
+                                AND coalesce(n.target_fingerprint, r.target_fingerprint) = r.target_fingerprint)
             ORDER BY c.detected_at, c.budget_id, c.period_start, c.kind, c.threshold_pct, r.channel_id
-        """, {"budgets": [b for b, _ in routes], "channels": [c for _, c in routes], "type": BUDGET_THRESHOLD})
+        """, {"budgets": [b for b, _, _ in routes], "channels": [c for _, c, _ in routes],
+              "targets": [f for _, _, f in routes], "type": BUDGET_THRESHOLD, "days": days})
         budget_rows = cur.fetchall()
         cur.execute("""
             SELECT a.anomaly_key AS alert_key, a.*, r.channel_id
             FROM alerts.cost_anomalies AS a
-            CROSS JOIN unnest(%(channels)s::text[]) AS r (channel_id)
+            CROSS JOIN unnest(%(channels)s::text[], %(targets)s::text[]) AS r (channel_id, target_fingerprint)
             WHERE a.suppressed_reason IS NULL
+              AND a.charge_date > coalesce((SELECT max(charge_date) FROM marts.fct_cost_anomalies) - %(days)s::int,
+                                           '-infinity'::date)
               AND NOT EXISTS (SELECT FROM alerts.notifications AS n
                               WHERE n.alert_type = %(type)s AND n.alert_key = a.anomaly_key
-                                AND n.channel_id = r.channel_id)
+                                AND n.channel_id = r.channel_id
+                                AND coalesce(n.target_fingerprint, r.target_fingerprint) = r.target_fingerprint)
             ORDER BY a.detected_at, a.charge_date, a.anomaly_key, r.channel_id
-        """, {"channels": list(cfg.anomalies.channels), "type": COST_ANOMALY})
+        """, {"channels": list(cfg.anomalies.channels), "targets": [fingerprints[c] for c in cfg.anomalies.channels],
+              "type": COST_ANOMALY, "days": days})
         anomaly_rows = cur.fetchall()
     pending = [_Pending(_crossing(r), r["channel_id"]) for r in budget_rows]
     pending += [_Pending(_anomaly(r), r["channel_id"]) for r in anomaly_rows]
@@ -422,11 +445,12 @@ def _record(conn: Connection, alert: Alert, channel: Channel, payload: dict[str,
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany("""
             INSERT INTO alerts.notifications
-                (alert_type, alert_key, channel_id, channel_type, target, sent_at, attempts, payload, sent_by)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                (alert_type, alert_key, channel_id, channel_type, target, sent_at, attempts, payload, sent_by,
+                 target_fingerprint)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT DO NOTHING
         """, [(alert.alert_type, key, channel.id, channel.type, channel.target, datetime.now(UTC), attempts,
-               Jsonb(payload), sent_by) for key in keys])
+               Jsonb(payload), sent_by, channel.fingerprint()) for key in keys])
 
 
 def _record_failure(conn: Connection, alert: Alert, channel: Channel, failure: Failure, sent_by: str | None) -> None:
@@ -445,10 +469,10 @@ def _record_failure(conn: Connection, alert: Alert, channel: Channel, failure: F
                       alert.alert_type, alert.alert_key, failure.channel)
 
 
-def _mark_delivered(cfg: OpenFinOpsConfig, conn: Connection) -> None:
+def _mark_delivered(cfg: OpenFinOpsConfig, conn: Connection, channels: ChannelSet) -> None:
     """``delivered_at`` = when the last of the alert's currently configured channels got it (NULL while any has
     not, or when it has no channel)."""
-    remaining = {(p.alert.alert_type, p.alert.alert_key) for p in _pending(cfg, conn)}
+    remaining = {(p.alert.alert_type, p.alert.alert_key) for p in _pending(cfg, conn, channels)}
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(f"""
             SELECT {_BUDGET_KEY}, max(n.sent_at) FROM alerts.budget_threshold_crossings AS c
@@ -482,7 +506,7 @@ def deliver(cfg: OpenFinOpsConfig, conn: Connection, sent_by: str | None = None,
     ensure_tables(conn)
     with channels.redactor.installed(), _deliver_lock(conn):
         down: dict[str, Failure] = {}
-        for item in _incidents(_pending(cfg, conn)):
+        for item in _incidents(_pending(cfg, conn, channels)):
             channel = channels[item.channel_id]
             if channel.id in down:
                 report.not_attempted[channel.id] = report.not_attempted.get(channel.id, 0) + 1
@@ -505,7 +529,7 @@ def deliver(cfg: OpenFinOpsConfig, conn: Connection, sent_by: str | None = None,
             report.sent.append((item.alert.alert_type, item.alert.alert_key, channel.id, attempts))
             log.info("alert %s %s sent to channel %s (%d attempt(s))", item.alert.alert_type, item.alert.alert_key,
                      channel.describe(), attempts)
-        _mark_delivered(cfg, conn)
+        _mark_delivered(cfg, conn, channels)
     if report.failures:
         raise DeliveryError(report)
     return report

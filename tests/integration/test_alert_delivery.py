@@ -493,3 +493,41 @@ def test_anomalies_of_one_provider_on_one_day_are_one_message_listing_the_lines(
     load_marts(url, budget_rows=[], anomaly_rows=[*spike, gcp, late])
     _, again = run(cfg, url)
     assert sorted((k, c) for _, k, c, _ in again.sent) == [("k-aws-4", "finops-email"), ("k-aws-4", "finops-webhook")]
+
+
+def test_a_channel_pointed_at_a_new_target_gets_the_recent_alerts_once(setup):
+    """compose / make demo start with the channels on the local sink; when the real webhook URL is configured later,
+    the alerts already "sent" to the sink go to the real target too (once), and the other channels send nothing."""
+    cfg, url, http, smtp = setup
+    sink_path = "/alert-sink/openfinops-alerts"
+    on_sink = cfg.model_copy(update={"alert_channels": [
+        c.model_copy(update={"url": http.base_url + sink_path}) if c.id == "finops-webhook" else c
+        for c in cfg.alert_channels]})
+    run(on_sink, url)
+    sink_keys = sorted(r.body["alert_key"] for r in http.to(sink_path))
+    assert sink_keys == sorted(SLACK_ALERTS + EU_ALERTS + ANOMALY_ALERTS) and webhook_keys(http) == []
+    slack_before, mails_before = len(http.to(SLACK_PATH)), len(smtp.messages)
+    _, report = run(cfg, url)  # the real URL now
+    assert sorted(webhook_keys(http)) == sink_keys
+    assert {c for _, _, c, _ in report.sent} == {"finops-webhook"}
+    assert (len(http.to(SLACK_PATH)), len(smtp.messages)) == (slack_before, mails_before)
+    _, again = run(cfg, url)
+    assert again.sent == [] and sorted(webhook_keys(http)) == sink_keys
+    with psycopg.connect(url) as conn:
+        targets = conn.execute("SELECT count(DISTINCT target_fingerprint) FROM alerts.notifications "
+                               "WHERE channel_id = 'finops-webhook'").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM alerts.notifications WHERE target_fingerprint LIKE %s "
+                              "OR target LIKE %s", (f"%{WEBHOOK_TOKEN}%", f"%{WEBHOOK_TOKEN}%")).fetchone()[0]
+    assert targets == 2 and stored == 0
+
+
+def test_rows_recorded_before_targets_were_fingerprinted_count_as_sent(setup):
+    cfg, url, http, smtp = setup
+    run(cfg, url)
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE alerts.notifications SET target_fingerprint = NULL")  # as an older version wrote them
+    moved = cfg.model_copy(update={"alert_channels": [
+        c.model_copy(update={"url": http.base_url + "/moved"}) if c.id == "finops-webhook" else c
+        for c in cfg.alert_channels]})
+    _, report = run(moved, url)
+    assert report.sent == [] and http.to("/moved") == []

@@ -1,5 +1,5 @@
 -- Alert messages delivered (alerts.notifications), without the payload.
--- Grain: alert_type x alert_key x channel_id.
+-- Grain: alert_type x alert_key x channel_id x target_fingerprint (a channel pointed at a new target gets it again).
 with
 
 source as (
@@ -13,6 +13,7 @@ renamed as (
         cast(channel_id as text) as channel_id,
         cast(channel_type as text) as channel_type,
         cast(target as text) as channel_target,
+        cast(coalesce(target_fingerprint, '') as text) as target_fingerprint,
         cast(sent_at as timestamptz) as sent_at,
         cast(attempts as integer) as attempts,
         cast(sent_by as text) as sent_by
