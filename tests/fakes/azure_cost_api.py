@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import random
 import ssl
 import threading
 import uuid
@@ -132,6 +133,10 @@ class AzureCostApiFake:
         self.pages_for: Callable[[dict], list[Page | bytes]] = lambda body: [Page(_DEFAULT_COLUMNS, [])]
         self.interruptions: deque[Reply] = deque()
         self.looping_next_link = False  # True: every page's nextLink points back to the first page
+        # Random faults (seeded): this share of query requests is answered 429 / 500 / 503 or dropped unanswered.
+        self.fault_rate = 0.0
+        self.faults_served: list[str] = []
+        self._rng = random.Random(1)
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -201,8 +206,17 @@ class AzureCostApiFake:
                                       "The api-version query parameter (?api-version=) is required for all requests."))
         with self._lock:
             interruption = self.interruptions.popleft() if self.interruptions else None
+            fault = (self._rng.choice(["429", "500", "503", "drop"])
+                     if self.fault_rate and self._rng.random() < self.fault_rate else None)
+            if fault:
+                self.faults_served.append(fault)
         if interruption is not None:
             return _reply(interruption)
+        if fault == "drop":
+            return 0, {}, b""  # the handler closes the connection without an answer
+        if fault:
+            return _reply(azure_error(int(fault), "TooManyRequests" if fault == "429" else "ServiceUnavailable",
+                                      "injected fault", **({"Retry-After": "0"} if fault == "429" else {})))
         pages = self.pages_for(body)
         if not pages:
             return 204, {}, b""  # documented answer: "No Content" (no data for the query)
@@ -250,6 +264,9 @@ def _handler_for(fake: AzureCostApiFake) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw, parse_float=Decimal) if raw else None
             status, headers, payload = fake.answer(self.command, parts.path, parse_qs(parts.query), body,
                                                    self.headers.get("Authorization"))
+            if status == 0:  # an injected dropped connection
+                self.close_connection = True
+                return
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

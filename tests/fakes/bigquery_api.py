@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -109,6 +110,11 @@ class FakeBigQuery:
         self._faults: list[Fault] = []
         self._jobs: dict[str, _Job] = {}
         self._server: ThreadingHTTPServer | None = None
+        # Random faults (seeded): this share of API calls (not the token) gets 403 rateLimitExceeded, 500 / 503
+        # backendError, or a dropped connection.
+        self.fault_rate = 0.0
+        self.faults_served: list[str] = []
+        self._rng = random.Random(1)
 
     # -- test API -------------------------------------------------------------------------------------------------
     def serve(self, schema: list[Field] | tuple[Field, ...], rows: list[dict]) -> None:
@@ -292,6 +298,18 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "results":
             page = 1 if not params.get("pageToken") else 1 + _page_of(params)
         fault = fake._take_fault(kind, page)
+        if fault is None and kind != "token" and fake.fault_rate:
+            with fake._lock:
+                injected = (fake._rng.choice(["403", "500", "503", "drop"])
+                            if fake._rng.random() < fake.fault_rate else None)
+                if injected:
+                    fake.faults_served.append(f"{kind} {injected}")
+            if injected == "drop":
+                self.close_connection = True
+                return None
+            if injected:
+                return self._error(int(injected), "rateLimitExceeded" if injected == "403" else "backendError",
+                                   "injected fault")
         if fault:
             if kind == "token":
                 return self._send(fault.status, {"error": fault.reason, "error_description": fault.message})

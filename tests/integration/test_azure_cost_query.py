@@ -496,3 +496,22 @@ def test_a_nextlink_that_loops_fails_instead_of_loading_pages_again(fake, empty_
     assert len(fake.query_requests()) == 2
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT count(*) FROM raw.azure_cost_query_cost_daily").fetchone()[0] == 0
+
+
+def test_thirty_percent_of_requests_failing_at_random_changes_no_total(fake, empty_db):
+    """Seeded: 30 % of the Query API requests answered 429 / 500 / 503 or dropped without an answer. Every one is
+    retried; the loaded totals equal the fault-free load's to the cent."""
+    fake.pages_for = scenario_pages
+    load(empty_db, make_collector(fake))
+    clean = raw_totals(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        conn.execute("TRUNCATE raw.azure_cost_query_cost_daily")
+    fake.fault_rate = 0.3
+    waits: list[float] = []
+    before = len(fake.query_requests())
+    load(empty_db, make_collector(fake, waits, max_retries=10))
+    print(f"\n[faults] {len(fake.faults_served)} of {len(fake.query_requests()) - before} query requests failed: "
+          f"{fake.faults_served}")
+    assert len(fake.faults_served) >= 3 and {"429", "drop"} & set(fake.faults_served)
+    assert len(waits) == len(fake.faults_served)
+    assert raw_totals(empty_db) == clean == served_totals(fake)

@@ -316,3 +316,22 @@ def test_airflow_connection_path_and_no_secret_in_tables_or_logs(empty_db, fake,
     for secret in secrets:
         assert secret not in dump
         assert secret not in logs
+
+
+def test_thirty_percent_of_calls_failing_at_random_changes_no_total(empty_db, fake, keyfile):
+    """Seeded: 30 % of the BigQuery API calls (insert job, get job, result pages) answered 403 rateLimitExceeded,
+    500 / 503 backendError or dropped. The client retries each; the totals equal the fault-free load's."""
+    rows = export_rows()
+    result = query_result(rows)
+    fake.serve(RESULT_SCHEMA, result)
+    page_size = math.ceil(len(result) / 5)
+    with psycopg.connect(empty_db) as conn:
+        Loader(conn).load(collector(fake, keyfile, page_size=page_size), WINDOW)
+        clean = raw_totals(empty_db)
+        conn.execute("TRUNCATE raw.gcp_billing_export_cost_lines")
+        conn.commit()
+        fake.fault_rate = 0.3
+        Loader(conn).load(collector(fake, keyfile, page_size=page_size), WINDOW)
+    print(f"\n[faults] {len(fake.faults_served)} injected: {fake.faults_served}")
+    assert len(fake.faults_served) >= 3
+    assert raw_totals(empty_db) == clean == expected_totals(rows)
