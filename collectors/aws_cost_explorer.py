@@ -235,7 +235,7 @@ class CostExplorerCollector(Collector):
             guard.next(token, page)
 
     def _call(self, client: Any, params: dict[str, Any], query: Pass, page: int) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
         what = f"source {self.source_id}: {API} ({query.grouping}, page {page})"
         attempt = 0
@@ -246,7 +246,8 @@ class CostExplorerCollector(Collector):
                 error = exc.response.get("Error", {})
                 meta = exc.response.get("ResponseMetadata", {})
                 code, message, status = error.get("Code"), error.get("Message"), meta.get("HTTPStatusCode")
-                if code not in RETRYABLE_ERRORS:
+                # throttling, and any 5xx (a transient fault of the service) once botocore's own retries are spent
+                if code not in RETRYABLE_ERRORS and not (isinstance(status, int) and status >= 500):
                     raise CollectorError(f"{what} failed: HTTP {status} {code}: {message}") from exc
                 if attempt == self.max_retries:
                     raise CollectorError(f"{what} failed after {attempt + 1} attempts: HTTP {status} {code}: "
@@ -260,6 +261,15 @@ class CostExplorerCollector(Collector):
                 attempt += 1
                 log.warning("%s: HTTP %s %s (%s); retry %d of %d in %.2f s", what, status, code, message,
                             attempt, self.max_retries, delay)
+                sleep(delay)
+            except (ConnectionError, HTTPClientError) as exc:  # dropped / refused / timed-out connections
+                if attempt == self.max_retries:
+                    raise CollectorError(f"{what} failed after {attempt + 1} attempts: {type(exc).__name__}: "
+                                         f"{exc}") from exc
+                delay = self.retry_base_seconds * 2 ** attempt
+                attempt += 1
+                log.warning("%s: %s; retry %d of %d in %.2f s", what, type(exc).__name__, attempt, self.max_retries,
+                            delay)
                 sleep(delay)
             except BotoCoreError as exc:
                 raise CollectorError(f"{what} failed: {type(exc).__name__}: {exc}") from exc

@@ -211,3 +211,25 @@ def test_hook_path_from_airflow_connection_keeps_the_secret_out(moto, empty_db, 
     assert "conn_id='aws_billing'" in logs and "LINKED_ACCOUNT,SERVICE page 3" in logs  # logging was captured...
     for text in (logs, *raw_text):
         assert SECRET not in text  # ...and never holds the secret
+
+
+def test_thirty_percent_of_requests_failing_at_random_changes_no_total(moto, empty_db, monkeypatch):
+    """Seeded: 30 % of the GetCostAndUsage requests throttled (400 ThrottlingException), answered 503 or dropped on
+    the way to moto. botocore and the collector retry each; the totals equal the fault-free load's to the cent."""
+    from collectors import aws_cost_explorer
+    from tests.fakes.flaky_proxy import FlakyProxy
+
+    monkeypatch.setattr(aws_cost_explorer, "sleep", lambda seconds: None)
+    cost = cost_pass_pages()
+    region, team = breakdown_pages(cost)
+    bodies = {COST: cost, "REGION": [region], "TAG:team": [team]}
+    queue(moto, [*cost, region, team])
+    with FlakyProxy(moto.url, fault_rate=0.3, seed=8) as proxy:
+        ce = boto3.client("ce", endpoint_url=proxy.url, region_name="us-east-1", **CREDENTIALS)
+        collector = CostExplorerCollector("aws-ce", {"tag_keys": ["team"], "max_retries": 10}, clients={"ce": ce})
+        with psycopg.connect(empty_db) as conn:
+            result = Loader(conn).load(collector, WINDOW)
+    print(f"\n[faults] {len(proxy.faults)} of {proxy.requests} requests failed: {proxy.faults}")
+    assert len(proxy.faults) >= 2 and result.rejects == 0
+    assert loaded_sums(empty_db, "day") == expected_sums(bodies, "day")
+    assert loaded_sums(empty_db, "account") == expected_sums(bodies, "account")
