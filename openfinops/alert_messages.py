@@ -16,6 +16,7 @@ from typing import Any
 
 BUDGET_THRESHOLD = "budget_threshold"
 COST_ANOMALY = "cost_anomaly"
+LOAD_REJECTS = "load_rejects"
 _CENT = Decimal("0.01")
 
 
@@ -113,7 +114,30 @@ def incident_key(lines: list[CostAnomaly]) -> str:
     return f"incident:{lines[0].provider_name}:{lines[0].charge_date.isoformat()}:{len(lines)}:{digest}"
 
 
-Alert = BudgetCrossing | CostAnomaly | AnomalyIncident
+@dataclass(frozen=True)
+class LoadRejects:
+    """A load (one source, window and dataset) that rejected records: they are in ``raw._rejects``; the first one is
+    quoted. ``load_status`` 'failed' means the load was refused (too many rejects) and the window kept its rows."""
+
+    alert_key: str  # load_id:dataset
+    source_id: str
+    dataset: str
+    raw_table: str
+    window_start: datetime
+    window_end: datetime
+    load_status: str
+    rows_loaded: int
+    rows_rejected: int
+    first_record: str | None
+    first_field: str | None
+    first_reason: str | None
+    detected_at: datetime
+
+    alert_type = LOAD_REJECTS
+    billing_currency = ""
+
+
+Alert = BudgetCrossing | CostAnomaly | AnomalyIncident | LoadRejects
 
 
 def money(amount: Decimal | None, currency: str) -> str:
@@ -136,6 +160,9 @@ def period_label(alert: BudgetCrossing) -> str:
 
 
 def title(alert: Alert) -> str:
+    if isinstance(alert, LoadRejects):
+        verb = "refused" if alert.load_status == "failed" else "loaded"
+        return f"Rejected records: source {alert.source_id}, {alert.rows_rejected} record(s) ({verb})"
     if isinstance(alert, AnomalyIncident):
         return (f"Cost anomaly ({alert.severity}): {len(alert.lines)} cost lines on {alert.provider_name}, "
                 f"{alert.charge_date.isoformat()}")
@@ -148,6 +175,14 @@ def title(alert: Alert) -> str:
 
 
 def summary(alert: Alert) -> str:
+    if isinstance(alert, LoadRejects):
+        window = f"{alert.window_start.date().isoformat()} to {alert.window_end.date().isoformat()} (exclusive)"
+        outcome = ("The load was refused: the window keeps its previous rows." if alert.load_status == "failed"
+                   else f"The other {alert.rows_loaded} record(s) were loaded.")
+        first = (f" First: {alert.first_record}, field {alert.first_field}: {alert.first_reason}."
+                 if alert.first_record else "")
+        return (f"Source {alert.source_id} rejected {alert.rows_rejected} record(s) of {alert.dataset} for "
+                f"{window}. {outcome}{first} All of them are in raw._rejects.")
     if isinstance(alert, AnomalyIncident):
         top = alert.lines[0]
         return (f"{len(alert.lines)} cost lines of {alert.provider_name} on {alert.charge_date.isoformat()} are "
@@ -177,6 +212,13 @@ def summary(alert: Alert) -> str:
 
 def facts(alert: Alert) -> list[tuple[str, str]]:
     """Label/value pairs shown as Slack fields and e-mail lines."""
+    if isinstance(alert, LoadRejects):
+        return [("Source", alert.source_id), ("Dataset", f"{alert.dataset} (raw.{alert.raw_table})"),
+                ("Window", f"{alert.window_start.isoformat()} to {alert.window_end.isoformat()}"),
+                ("Load", alert.load_status), ("Rejected", str(alert.rows_rejected)),
+                ("Loaded", str(alert.rows_loaded)),
+                ("First reject",
+                 f"{alert.first_record or 'n/a'} {alert.first_field or ''}: {alert.first_reason or ''}")]
     if isinstance(alert, AnomalyIncident):  # one per line, largest deviation first (Slack shows the first 10)
         return [(f"{line.service_name or '(no service)'} / {line.sub_account_id or 'n/a'}",
                  f"{money(line.actual_cost, line.billing_currency)} vs "
@@ -231,6 +273,13 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
     common = {"source": "openfinops", "alert_type": alert.alert_type, "alert_key": alert.alert_key,
               "title": title(alert), "summary": summary(alert), "currency": alert.billing_currency,
               "detected_at": alert.detected_at.isoformat()}
+    if isinstance(alert, LoadRejects):
+        return {**common,
+                "source_id": alert.source_id, "dataset": alert.dataset, "raw_table": alert.raw_table,
+                "window_start": alert.window_start.isoformat(), "window_end": alert.window_end.isoformat(),
+                "load_status": alert.load_status, "rows_loaded": alert.rows_loaded,
+                "rows_rejected": alert.rows_rejected, "first_record": alert.first_record,
+                "first_field": alert.first_field, "first_reason": alert.first_reason}
     if isinstance(alert, AnomalyIncident):
         return {**common,
                 "incident": True, "charge_date": alert.charge_date.isoformat(), "provider_name": alert.provider_name,

@@ -78,10 +78,12 @@ from openfinops.alert_channels import Channel, ChannelSet, SendError
 from openfinops.alert_messages import (
     BUDGET_THRESHOLD,
     COST_ANOMALY,
+    LOAD_REJECTS,
     Alert,
     AnomalyIncident,
     BudgetCrossing,
     CostAnomaly,
+    LoadRejects,
     incident_key,
 )
 from openfinops.config import OpenFinOpsConfig, Severity
@@ -116,6 +118,14 @@ CREATE TABLE IF NOT EXISTS alerts.cost_anomalies (
     detected_by text, delivered_at timestamptz
 );
 ALTER TABLE alerts.cost_anomalies ADD COLUMN IF NOT EXISTS suppressed_reason text;
+CREATE TABLE IF NOT EXISTS alerts.load_rejects (
+    load_id text NOT NULL, dataset text NOT NULL, source_id text NOT NULL, raw_table text NOT NULL,
+    window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, load_status text NOT NULL,
+    rows_loaded bigint NOT NULL, rows_rejected bigint NOT NULL, first_record text, first_field text,
+    first_reason text, finished_at timestamptz NOT NULL, detected_at timestamptz NOT NULL, detected_by text,
+    suppressed_reason text, delivered_at timestamptz,
+    PRIMARY KEY (load_id, dataset)
+);
 CREATE TABLE IF NOT EXISTS alerts.notifications (
     alert_type text NOT NULL, alert_key text NOT NULL, channel_id text NOT NULL, channel_type text NOT NULL,
     target text NOT NULL, sent_at timestamptz NOT NULL, attempts int NOT NULL, payload jsonb NOT NULL,
@@ -153,6 +163,7 @@ class Detected:
 
     crossings: list[tuple]
     anomalies: list[tuple]
+    rejects: list[tuple] = field(default_factory=list)  # (load_id, dataset, source_id, rows_rejected, history)
 
     def describe(self) -> str:
         lines = [f"budget {b} period {p}: crossed {t}% ({kind}), {'forecast ' if kind == 'forecast' else ''}"
@@ -160,10 +171,13 @@ class Detected:
                  for b, p, t, kind, u, why in self.crossings]
         lines += [f"anomaly {k}: {prov} / {svc} on {d}, severity {sev}" + (f" - not sent ({why})" if why else "")
                   for k, d, prov, svc, sev, why in self.anomalies]
-        history = sum(1 for r in self.crossings + self.anomalies if r[-1])
+        lines += [f"load {load} of source {source} ({dataset}): {n} record(s) rejected"
+                  + (f" - not sent ({why})" if why else "") for load, dataset, source, n, why in self.rejects]
+        history = sum(1 for r in self.crossings + self.anomalies + self.rejects if r[-1])
         lines.append(f"{len(self.crossings)} new budget threshold crossing(s) recorded in "
                      f"alerts.budget_threshold_crossings, {len(self.anomalies)} new cost anomaly(ies) in "
-                     f"alerts.cost_anomalies; {history} of them history (older than alerts.notify_within_days: "
+                     f"alerts.cost_anomalies, {len(self.rejects)} load(s) with rejected records in "
+                     f"alerts.load_rejects; {history} of them history (older than alerts.notify_within_days: "
                      f"recorded, not sent)")
         return "\n".join(lines)
 
@@ -257,11 +271,48 @@ def detect_anomalies(conn: Connection, min_severity: str, detected_by: str | Non
         return cur.fetchall()
 
 
+def detect_load_rejects(conn: Connection, detected_by: str | None = None, notify_within_days: int = 7) -> list[tuple]:
+    """Record every load (``ops.loads``, one row per dataset) that rejected records, quoting its first reject from
+    ``raw._rejects``; returns (load_id, dataset, source_id, rows_rejected, suppressed_reason) of the new rows. A load
+    that finished more than ``notify_within_days`` days before the newest load is history (never sent)."""
+    run_log.ensure_tables(conn)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(ALERTS_DDL)
+        cur.execute("SELECT to_regclass('raw._rejects') IS NOT NULL")
+        first = ("""LEFT JOIN LATERAL (
+                        SELECT rj.record_ref, rj.field, rj.reason FROM raw._rejects AS rj
+                        WHERE rj._source_id = l.source_id AND rj._batch_id = l.batch_id AND rj.dataset = l.dataset
+                        ORDER BY rj.record_ref LIMIT 1) AS r ON true"""
+                 if cur.fetchone()[0] else
+                 "LEFT JOIN (SELECT NULL::text AS record_ref, NULL::text AS field, NULL::text AS reason) AS r ON true")
+        cur.execute(f"""
+            WITH newest AS (SELECT max(finished_at) AS at FROM ops.loads)
+            INSERT INTO alerts.load_rejects
+                (load_id, dataset, source_id, raw_table, window_start, window_end, load_status, rows_loaded,
+                 rows_rejected, first_record, first_field, first_reason, finished_at, detected_at, detected_by,
+                 suppressed_reason)
+            SELECT l.load_id, l.dataset, l.source_id, l.raw_table, l.window_start, l.window_end, l.status,
+                   l.rows_loaded, l.rows_rejected, r.record_ref, r.field, r.reason, l.finished_at, %(now)s, %(by)s,
+                   CASE WHEN l.finished_at < newest.at - make_interval(days => %(days)s::int)
+                        THEN 'history: loaded on ' || l.finished_at::date || ', more than ' || %(days)s::int
+                             || ' days before the newest load (' || newest.at::date || ')'
+                   END
+            FROM ops.loads AS l CROSS JOIN newest
+            {first}
+            WHERE l.rows_rejected > 0
+            ORDER BY l.finished_at, l.load_id, l.dataset
+            ON CONFLICT DO NOTHING
+            RETURNING load_id, dataset, source_id, rows_rejected, suppressed_reason
+        """, {"now": datetime.now(UTC), "by": detected_by, "days": notify_within_days})
+        return cur.fetchall()
+
+
 def detect(cfg: OpenFinOpsConfig, conn: Connection, detected_by: str | None = None) -> Detected:
     """Both detections (budgets, then anomalies at ``cfg.anomalies.alert_min_severity`` or above)."""
     days = cfg.alerts.notify_within_days
     return Detected(detect_budget_crossings(conn, detected_by, days),
-                    detect_anomalies(conn, cfg.anomalies.alert_min_severity, detected_by, days))
+                    detect_anomalies(conn, cfg.anomalies.alert_min_severity, detected_by, days),
+                    detect_load_rejects(conn, detected_by, days))
 
 
 # --- delivery ---------------------------------------------------------------------------------------------------
@@ -320,7 +371,7 @@ def _pending(cfg: OpenFinOpsConfig, conn: Connection, channels: ChannelSet) -> l
     (its period ended, or its day lies, more than ``alerts.notify_within_days`` before the latest cost data): a
     channel pointed at a new target gets the recent alerts, not the past months'."""
     fingerprints = {c: channels[c].fingerprint() for c in {c for b in cfg.budgets for c in b.channels}
-                    | set(cfg.anomalies.channels)}
+                    | set(cfg.anomalies.channels) | set(cfg.data_quality_channels())}
     routes = [(b.id, c, fingerprints[c]) for b in cfg.budgets for c in b.channels]
     days = cfg.alerts.notify_within_days
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -356,9 +407,34 @@ def _pending(cfg: OpenFinOpsConfig, conn: Connection, channels: ChannelSet) -> l
         """, {"channels": list(cfg.anomalies.channels), "targets": [fingerprints[c] for c in cfg.anomalies.channels],
               "type": COST_ANOMALY, "days": days})
         anomaly_rows = cur.fetchall()
+        quality = cfg.data_quality_channels()
+        cur.execute("""
+            SELECT j.load_id || ':' || j.dataset AS alert_key, j.*, r.channel_id
+            FROM alerts.load_rejects AS j
+            CROSS JOIN unnest(%(channels)s::text[], %(targets)s::text[]) AS r (channel_id, target_fingerprint)
+            WHERE j.suppressed_reason IS NULL
+              AND j.finished_at >= coalesce((SELECT max(finished_at) FROM ops.loads)
+                                            - make_interval(days => %(days)s::int), '-infinity'::timestamptz)
+              AND NOT EXISTS (SELECT FROM alerts.notifications AS n
+                              WHERE n.alert_type = %(type)s AND n.alert_key = j.load_id || ':' || j.dataset
+                                AND n.channel_id = r.channel_id
+                                AND coalesce(n.target_fingerprint, r.target_fingerprint) = r.target_fingerprint)
+            ORDER BY j.detected_at, j.finished_at, j.load_id, j.dataset, r.channel_id
+        """, {"channels": quality, "targets": [fingerprints[c] for c in quality], "type": LOAD_REJECTS,
+              "days": days})
+        reject_rows = cur.fetchall()
     pending = [_Pending(_crossing(r), r["channel_id"]) for r in budget_rows]
     pending += [_Pending(_anomaly(r), r["channel_id"]) for r in anomaly_rows]
+    pending += [_Pending(_load_rejects(r), r["channel_id"]) for r in reject_rows]
     return pending
+
+
+def _load_rejects(r: dict[str, Any]) -> LoadRejects:
+    return LoadRejects(
+        alert_key=r["alert_key"], source_id=r["source_id"], dataset=r["dataset"], raw_table=r["raw_table"],
+        window_start=r["window_start"], window_end=r["window_end"], load_status=r["load_status"],
+        rows_loaded=r["rows_loaded"], rows_rejected=r["rows_rejected"], first_record=r["first_record"],
+        first_field=r["first_field"], first_reason=r["first_reason"], detected_at=r["detected_at"])
 
 
 def _incidents(pending: list[_Pending]) -> list[_Pending]:
@@ -489,6 +565,14 @@ def _mark_delivered(cfg: OpenFinOpsConfig, conn: Connection, channels: ChannelSe
         cur.executemany(f"UPDATE alerts.budget_threshold_crossings AS c SET delivered_at = %s "
                         f"WHERE {_BUDGET_KEY} = %s", budget_done)
         cur.executemany("UPDATE alerts.cost_anomalies SET delivered_at = %s WHERE anomaly_key = %s", anomaly_done)
+        cur.execute("""
+            SELECT j.load_id || ':' || j.dataset, max(n.sent_at) FROM alerts.load_rejects AS j
+            INNER JOIN alerts.notifications AS n ON n.alert_type = %s AND n.alert_key = j.load_id || ':' || j.dataset
+            WHERE j.delivered_at IS NULL GROUP BY 1
+        """, (LOAD_REJECTS,))
+        rejects_done = [(at, key) for key, at in cur.fetchall() if (LOAD_REJECTS, key) not in remaining]
+        cur.executemany("UPDATE alerts.load_rejects SET delivered_at = %s WHERE load_id || ':' || dataset = %s",
+                        rejects_done)
 
 
 def deliver(cfg: OpenFinOpsConfig, conn: Connection, sent_by: str | None = None, *,

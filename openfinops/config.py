@@ -203,6 +203,9 @@ class AlertPolicyConfig(_Model):
         description="A budget crossing whose period ended, or an anomaly on a day, more than this many days before "
                     "the latest cost data is recorded as history (suppressed_reason) and never sent: a first load "
                     "or a back-fill does not page people about closed periods.")
+    data_quality_channels: list[str] | None = Field(
+        None, description="alert_channels ids told when a load rejected records (file:line, field, reason in "
+                          "raw._rejects); default: anomalies.channels.")
 
 
 class TeamConfig(_Model):
@@ -288,6 +291,11 @@ class OpenFinOpsConfig(_Model):
     teams: list[TeamConfig] = Field(default_factory=list)
     ai_ml: AiMlConfig = Field(default_factory=AiMlConfig)
     superset: SupersetConfig = Field(default_factory=SupersetConfig)
+
+    def data_quality_channels(self) -> list[str]:
+        """Where rejected-record alerts go."""
+        chosen = self.alerts.data_quality_channels
+        return list(self.anomalies.channels if chosen is None else chosen)
 
     def team_role(self, team: TeamConfig) -> str:
         """The Superset role of a team."""

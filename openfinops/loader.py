@@ -221,10 +221,9 @@ class Loader:
                                     rows=[run_log.LoadRow(d.dataset, d.table, d.rows, d.rejects, d.deleted)
                                           for d in result.datasets], started_at=started_at)
         except LoadError as exc:
+            # the refused load's rejects are kept beside the earlier ones: the window still holds the earlier load's
+            # rows, and their rejects still describe them (the next successful load replaces both)
             sink.flush()
-            with self.conn.transaction():
-                self._lock_source(collector.source_id)
-                self._delete_replaced_rejects(collector.source_id, window, datasets, batch_id)
             self._record_failure(collector.source_id, batch_id, load_id, window, datasets, result, started_at, exc)
             raise
         except Exception as exc:

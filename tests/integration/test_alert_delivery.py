@@ -531,3 +531,32 @@ def test_rows_recorded_before_targets_were_fingerprinted_count_as_sent(setup):
         for c in cfg.alert_channels]})
     _, report = run(moved, url)
     assert report.sent == [] and http.to("/moved") == []
+
+
+def test_a_load_that_rejected_records_is_an_alert_naming_source_window_and_first_reject(setup):
+    """Rejects below the limit are loaded around, and the people on anomalies.channels (the default data-quality
+    channels) are told: source, dataset, window, how many, and the first reject (file:line, field, reason)."""
+    from datetime import date
+
+    from collectors.base import Window
+    from openfinops.loader import Loader, LoadError
+    from tests.fakes.collectors import BadRecords
+
+    cfg, url, http, smtp = setup
+    load_marts(url, budget_rows=[], anomaly_rows=[])
+    window = Window.from_dates(date(2026, 11, 1), date(2026, 11, 2))
+    with psycopg.connect(url) as conn:
+        Loader(conn, max_reject_ratio=0.05).load(BadRecords(3), window)
+        with pytest.raises(LoadError):
+            Loader(conn, max_reject_ratio=0.001).load(BadRecords(30), window)
+    detected, report = run(cfg, url)
+    assert sorted(n for _, _, _, n, _ in detected.rejects) == [3, 30]
+    bodies = sorted((r.body for r in http.to(WEBHOOK_PATH)), key=lambda b: b["rows_rejected"])
+    assert [(b["alert_type"], b["source_id"], b["dataset"], b["load_status"], b["rows_rejected"]) for b in bodies] \
+        == [("load_rejects", "bad-source", "cost_line_items", "success", 3),
+            ("load_rejects", "bad-source", "cost_line_items", "failed", 30)]
+    assert bodies[0]["first_record"] == "line 2" and bodies[0]["first_field"] == "BilledCost"
+    assert "window keeps its previous rows" in bodies[1]["summary"]
+    assert len(smtp.messages) == 2 and not report.failures
+    _, again = run(cfg, url)
+    assert again.sent == []
