@@ -67,3 +67,32 @@ def test_postgres_init_script_takes_any_password_characters(throwaway_cluster):
         reader = conn.execute("SELECT rolconfig FROM pg_roles WHERE rolname = 'openfinops_reader'").fetchone()[0]
     assert set(LOGINS) | {"postgres"} <= roles
     assert "default_transaction_read_only=on" in reader
+
+
+def test_the_airflow_init_service_command_runs_against_the_embedded_stack(empty_db, tmp_path):
+    """The compose file's airflow-init command, as written there, run here: metadata DB migrated (SQLite instead of
+    the compose PostgreSQL), the admin's password file written from the environment, the warehouse tables synced."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = compose["services"]["airflow-init"]["command"]
+    assert command[:2] == ["bash", "-c"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENFINOPS_", "AIRFLOW"))} | {
+        "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"),
+        "AIRFLOW_ADMIN_PASSWORD": "from-the-env-file", "OPENFINOPS_WAREHOUSE_URL": empty_db,
+        "OPENFINOPS_CONFIG": str(ROOT / "config" / "openfinops.yaml"), "PYTHONPATH": str(ROOT),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "passwords.json").read_text()) == {"admin": "from-the-env-file"}
+    with psycopg.connect(empty_db) as conn:
+        budgets = conn.execute("SELECT count(*) FROM config.budgets").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname IN ('raw', 'ops', 'alerts')"
+                              ).fetchone()[0]
+    assert budgets > 0 and tables > 10

@@ -46,6 +46,8 @@ def test_every_variable_is_documented_and_no_secret_is_inline():
     assert all(line.endswith("=") for line in (ROOT / ".env.example").read_text().splitlines()
                if line and not line.startswith("#")), ".env.example must list keys without values"
     for key, value in re.findall(r"^\s*(\w*(?:PASSWORD|SECRET|KEY)\w*):\s*(.+)$", text, flags=re.M):
+        if key.endswith("_FILE"):  # where a secret is kept (a path on a volume), not a secret
+            continue
         assert value.startswith("${"), f"{key} has an inline value"
     for url in re.findall(r"postgresql[+\w]*://[^\s]+", text):
         assert re.match(r"postgresql[+\w]*://\w+:\$\{", url), f"password inline in {url}"
@@ -72,3 +74,36 @@ def test_superset_reads_the_marts_as_the_read_only_role():
     assert "CREATE ROLE openfinops_reader LOGIN" in init_sql
     assert "default_transaction_read_only = on" in init_sql
     assert "GRANT" not in init_sql.split("openfinops_reader", 1)[1], "the reader gets SELECT on marts from dbt only"
+
+
+def test_every_long_running_service_has_a_healthcheck_and_pinned_images():
+    for name, svc in load()["services"].items():
+        if svc.get("restart") != "no":
+            assert svc.get("healthcheck"), f"{name}: a long-running service without a healthcheck"
+        assert re.match(r"^[\w./-]+:[\w.-]+$", svc["image"]) and not svc["image"].endswith((":15", ":latest")), \
+            f"{name}: pin the image tag, got {svc['image']}"
+
+
+def test_every_path_a_service_runs_is_in_its_image_or_mounted():
+    """Commands name files under /opt/openfinops: each must be copied into the image by its Dockerfile (COPY <repo
+    dir> /opt/openfinops/<dir>) or bind-mounted; `openfinops.cli` subcommands must exist."""
+    from openfinops.cli import build_parser
+
+    dockerfile = (ROOT / "docker" / "airflow.Dockerfile").read_text()
+    copied = dict(re.findall(r"^COPY --chown=airflow (\S+) (/opt/openfinops/\S+)$", dockerfile, flags=re.M))
+    in_image = {target: ROOT / source for source, target in copied.items()}
+    subcommands = set(build_parser()._subparsers._group_actions[0].choices)
+    for name, svc in load()["services"].items():
+        command = " ".join(svc.get("command") or []) if isinstance(svc.get("command"), list) else svc.get("command", "")
+        mounts = {v.split(":")[1]: ROOT / v.split(":")[0] for v in svc.get("volumes", []) if v.startswith("./")}
+        for path in re.findall(r"/opt/openfinops/[\w./-]+", command):
+            roots = {**({} if "openfinops-superset" in svc["image"] else in_image), **mounts}
+            base = next((b for b in sorted(roots, key=len, reverse=True) if path == b or path.startswith(b + "/")),
+                        None)
+            assert base, f"{name}: {path} is neither copied into the image nor mounted"
+            assert (roots[base] / path[len(base):].lstrip("/")).exists(), f"{name}: {path} does not exist"
+        for sub in re.findall(r"openfinops\.cli (\S+)", command):
+            assert sub in subcommands, f"{name}: `openfinops {sub}` is not a subcommand"
+    assert "dbt parse" in dockerfile and "target/manifest.json" in dockerfile  # the manifest is in the image
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", ".openfinops", ".env"} <= set(ignored)
