@@ -107,3 +107,21 @@ def test_every_path_a_service_runs_is_in_its_image_or_mounted():
     assert "dbt parse" in dockerfile and "target/manifest.json" in dockerfile  # the manifest is in the image
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".openfinops", ".env"} <= set(ignored)
+
+
+def test_the_file_follows_the_compose_specification(tmp_path):
+    """Validated against the Compose Specification's JSON schema (vendored by check-jsonschema; no network)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    proc = subprocess.run([str(tool), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # and the schema is really applied: a misspelt key is refused
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("healthcheck:", "helthcheck:", 1))
+    bad = subprocess.run([str(tool), "--builtin-schema", "vendor.compose-spec", str(broken)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "helthcheck" in bad.stdout + bad.stderr
