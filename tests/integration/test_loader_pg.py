@@ -288,11 +288,8 @@ def test_kill_9_in_the_middle_of_the_copy_leaves_the_previous_window_and_the_nex
     assert totals(empty_db) == before
     with psycopg.connect(empty_db) as conn:
         result = Loader(conn).load(source, FAULT_WINDOW)
-        running = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                               "AND pid <> pg_backend_pid()").fetchone()[0]
     assert result.datasets[0].deleted == result.rows > 0
     assert totals(empty_db) == expected_totals("demo-aws", source, date(2026, 10, 1), date(2026, 10, 8))
-    assert running == 0
 
 
 @pytest.fixture

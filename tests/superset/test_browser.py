@@ -94,7 +94,10 @@ def login(page, url: str, username: str, password: str, attempts: int = 3) -> No
         page.fill("input#username", username)
         page.fill("input#password", password)
         page.click("button[type=submit]")
-        page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+        try:
+            page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+        except Exception:  # a slow redirect on a busy machine: log in again (attempts)
+            continue
         page.wait_for_load_state("networkidle")
         if page.request.get(f"{url}/api/v1/me/").status == 200:
             return
