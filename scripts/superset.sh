@@ -98,30 +98,9 @@ cmd_init() {
   log "superset db upgrade"
   "$SUPERSET_BIN" db upgrade >>"$SS_STATE/init.log" 2>&1 || { tail -n 30 "$SS_STATE/init.log" >&2; die "superset db upgrade failed"; }
   log "admin user '$SS_ADMIN_USER'"
-  # `superset fab create-admin` leaves an existing user's password alone; this upsert also syncs the password
-  # with $SS_CRED, so re-initialising a kept metadata DB with fresh credentials still lets us log in.
-  "$SS_PY" - "$SS_ADMIN_USER" >>"$SS_STATE/init.log" 2>&1 <<'PY' || { tail -n 30 "$SS_STATE/init.log" >&2; die "admin user setup failed"; }
-import os, sys
-from superset.app import create_app
-app = create_app()
-with app.app_context():
-    from werkzeug.security import generate_password_hash
-    sm = app.appbuilder.sm
-    name, password = sys.argv[1], os.environ["SUPERSET_ADMIN_PASSWORD"]
-    role = sm.find_role("Admin") or sm.add_role("Admin")
-    user = sm.find_user(username=name)
-    if user is None:
-        if not sm.add_user(name, "OpenFinOps", "Admin", f"{name}@openfinops.local", role, password=password):
-            sys.exit("could not create the admin user")
-        print(f"created user {name}")
-    else:
-        user.password = generate_password_hash(password)
-        user.active = True
-        if role not in user.roles:
-            user.roles.append(role)
-        sm.update_user(user)
-        print(f"updated user {name}")
-PY
+  # `superset fab create-admin` leaves an existing user's password alone; superset/admin_user.py also syncs the
+  # password with $SS_CRED, so re-initialising a kept metadata DB with fresh credentials still lets us log in.
+  "$SS_PY" "$OPENFINOPS_ROOT/superset/admin_user.py" "$SS_ADMIN_USER" >>"$SS_STATE/init.log" 2>&1 || { tail -n 30 "$SS_STATE/init.log" >&2; die "admin user setup failed"; }
   log "superset init (roles and permissions)"
   "$SUPERSET_BIN" init >>"$SS_STATE/init.log" 2>&1 || { tail -n 30 "$SS_STATE/init.log" >&2; die "superset init failed"; }
   echo "$key" > "$stamp"

@@ -85,8 +85,9 @@ def test_every_long_running_service_has_a_healthcheck_and_pinned_images():
 
 
 def test_every_path_a_service_runs_is_in_its_image_or_mounted():
-    """Commands name files under /opt/openfinops: each must be copied into the image by its Dockerfile (COPY <repo
-    dir> /opt/openfinops/<dir>) or bind-mounted; `openfinops.cli` subcommands must exist."""
+    """Commands and environment values name files under /opt/openfinops (Airflow image) and /app/openfinops
+    (Superset image): each must be copied into the image by its Dockerfile (COPY <repo dir> /opt/openfinops/<dir>) or
+    bind-mounted; `openfinops.cli` subcommands must exist."""
     from openfinops.cli import build_parser
 
     dockerfile = (ROOT / "docker" / "airflow.Dockerfile").read_text()
@@ -96,7 +97,9 @@ def test_every_path_a_service_runs_is_in_its_image_or_mounted():
     for name, svc in load()["services"].items():
         command = " ".join(svc.get("command") or []) if isinstance(svc.get("command"), list) else svc.get("command", "")
         mounts = {v.split(":")[1]: ROOT / v.split(":")[0] for v in svc.get("volumes", []) if v.startswith("./")}
-        for path in re.findall(r"/opt/openfinops/[\w./-]+", command):
+        environment = svc.get("environment") or {}
+        text = " ".join([command, *(str(v) for v in environment.values())])
+        for path in re.findall(r"/(?:opt|app)/openfinops/[\w./-]+", text):
             roots = {**({} if "openfinops-superset" in svc["image"] else in_image), **mounts}
             base = next((b for b in sorted(roots, key=len, reverse=True) if path == b or path.startswith(b + "/")),
                         None)
