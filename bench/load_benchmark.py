@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 import psycopg
 from psycopg import sql
 
-from collectors.base import Collector, Dataset, Window
-from collectors.demo import COST_LINE_ITEMS, DemoCollector
+from collectors.core.base import Collector, Dataset, Window
+from collectors.sources.demo import COST_LINE_ITEMS, DemoCollector
 from openfinops.loader import META_COLUMNS, META_TYPES, Loader, ensure_tables
 from openfinops.warehouse import warehouse_url
 

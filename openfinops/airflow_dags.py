@@ -76,7 +76,7 @@ window in {", ".join(f"`{a.name}`" for a in outlets)} in one transaction. Re-run
 
         @task(task_id="collect_and_load", outlets=outlets)
         def collect_and_load(params=None, data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
-            from collectors.base import Window
+            from collectors.core.base import Window
             from openfinops import pipeline
             from openfinops.config import load_config
 

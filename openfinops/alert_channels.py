@@ -39,7 +39,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from collectors.http_retry import RETRYABLE_STATUSES, retry_after_seconds
+from collectors.core.http_retry import RETRYABLE_STATUSES, retry_after_seconds
 from openfinops.config import AlertChannelConfig
 
 log = logging.getLogger(__name__)

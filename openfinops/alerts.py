@@ -71,7 +71,7 @@ from psycopg import Connection, pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from collectors.http_retry import RetryPolicy
+from collectors.core.http_retry import RetryPolicy
 from openfinops import alert_messages as messages
 from openfinops import run_log
 from openfinops.alert_channels import Channel, ChannelSet, SendError

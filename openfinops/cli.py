@@ -18,7 +18,7 @@ import subprocess
 import sys
 from datetime import date
 
-from collectors.base import Window
+from collectors.core.base import Window
 from openfinops import pipeline, run_log
 from openfinops.config import ConfigError, load_config
 from openfinops.loader import LoadError

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collectors.base import Collector
-from collectors.registry import collector_class
+from collectors.core.base import Collector
+from collectors.core.registry import collector_class
 from openfinops.config import OpenFinOpsConfig, SourceConfig
 
 

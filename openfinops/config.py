@@ -33,7 +33,7 @@ class _Model(BaseModel):
 
 class SourceConfig(_Model):
     id: str = Field(pattern=_ID, description="Unique source id; the DAG is collect_<id>.")
-    type: str = Field(description="Collector type (see collectors/registry.py).")
+    type: str = Field(description="Collector type (see collectors/core/registry.py).")
     description: str = ""
     connection_id: str | None = Field(None, description="Airflow connection id holding the credentials.")
     schedule: str = "@daily"
@@ -65,10 +65,10 @@ class SourceConfig(_Model):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        from collectors.registry import COLLECTOR_TYPES
+        from collectors.core.registry import collector_types
 
-        if value not in COLLECTOR_TYPES:
-            raise ValueError(f"expected one of {sorted(COLLECTOR_TYPES)}, got {value!r}")
+        if value not in collector_types():
+            raise ValueError(f"expected one of {sorted(collector_types())}, got {value!r}")
         return value
 
 

@@ -32,7 +32,7 @@ from psycopg.adapt import Dumper
 from psycopg.postgres import types as builtin_types
 from psycopg.pq import Format
 
-from collectors.base import Collector, CollectorError, Dataset, Reject, Window
+from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
 from openfinops import run_log
 
 # Load metadata every raw row carries: (column, type).

@@ -10,8 +10,8 @@ from typing import Any
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from collectors.base import Window
-from collectors.registry import all_datasets
+from collectors.core.base import Window
+from collectors.core.registry import all_datasets
 from openfinops import alerts, run_log
 from openfinops.alerts import ALERTS_DDL  # noqa: F401 - re-exported for callers of the first release
 from openfinops.collect_context import build_collector

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from collectors.base import Window
-from collectors.registry import collector_class
+from collectors.core.base import Window
+from collectors.core.registry import collector_class
 from openfinops.config import SourceConfig
 
 

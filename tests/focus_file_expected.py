@@ -9,7 +9,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from collectors.focus_schema import ALL_COLUMNS, DATETIME, DECIMAL
+from collectors.core.focus_schema import ALL_COLUMNS, DATETIME, DECIMAL
 from tests.conftest import SHARED_DATA
 
 SAMPLES = {p: SHARED_DATA / "focus-1.2" / f"focus_1_2_cost_and_usage_{p}.csv" for p in ("aws", "azure", "gcp")}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from collectors.base import Window
-from collectors.demo import COST_LINE_ITEMS
+from collectors.core.base import Window
+from collectors.sources.demo import COST_LINE_ITEMS
 from openfinops.collect_context import build_collector
 from tests.conftest import ROOT
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from collectors.base import Window
-from collectors.demo import COST_LINE_ITEMS
+from collectors.core.base import Window
+from collectors.sources.demo import COST_LINE_ITEMS
 from openfinops.alert_sink import AlertSink
 from openfinops.collect_context import build_collector
 from tests.conftest import run_cli

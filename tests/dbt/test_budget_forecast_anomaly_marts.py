@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import yaml
 
-from collectors.demo import EPOCH, PROVIDERS
+from collectors.sources.demo import EPOCH, PROVIDERS
 from openfinops.config import load_config
 from tests.conftest import ROOT, create_database, drop_database, run_cli
 
@@ -419,7 +419,7 @@ def test_the_demo_spikes_are_found_and_nothing_else_alerts(warehouse):
     alert_level = SEVERITIES.index(warehouse.cfg.anomalies.alert_min_severity)
     alerting = [r for r in rows if SEVERITIES.index(r[3]) >= alert_level]
     assert alerting, "the demo has spikes: at least one anomaly at the alert level"
-    # The demo multiplies one service of each cloud by 4 on every 23rd day (collectors/demo.py). Every alerting
+    # The demo multiplies one service of each cloud by 4 on every 23rd day (collectors/sources/demo.py). Every alerting
     # anomaly is such a spike; every spike day with 14 days of history has one on AWS, Azure or Google Cloud.
     spikes = {}
     for day in (START + timedelta(days=i) for i in range((END - START).days)):

@@ -35,7 +35,7 @@ import psycopg
 import pytest
 import yaml
 
-from collectors.base import Window
+from collectors.core.base import Window
 from openfinops import pipeline
 from openfinops.config import load_config
 from tests.conftest import SHARED_DATA, create_database, drop_database, run_cli
@@ -409,7 +409,7 @@ def test_gcp_billing_export_reconciles_per_day_with_credits(cloud_warehouse):
 def test_export_focus_round_trips_through_the_focus_file_source(cloud_warehouse, tmp_path, empty_db):
     """`openfinops export-focus` writes May as FOCUS 1.2; loading that file back through the focus_file source gives
     the same totals per provider and day as the marts (CSV and Parquet)."""
-    from collectors.focus_file import FocusFileCollector
+    from collectors.sources.focus_file import FocusFileCollector
     from openfinops.loader import Loader
 
     expected = mart_totals(cloud_warehouse.url, "charge_date >= '2026-05-01' AND charge_date < '2026-06-01'")

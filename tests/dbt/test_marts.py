@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 
-from collectors.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, TEAMS
+from collectors.sources.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, TEAMS
 from tests.conftest import ROOT, run_cli
 
 CLOUDS = ("AWS", "Microsoft Azure", "Google Cloud")

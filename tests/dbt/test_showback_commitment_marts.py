@@ -17,7 +17,7 @@ from math import floor
 import psycopg
 import pytest
 
-from collectors.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, SAVINGS_PLAN_SUB_ACCOUNT, TEAMS
+from collectors.sources.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, SAVINGS_PLAN_SUB_ACCOUNT, TEAMS
 
 CENT = Decimal("0.01")
 UNALLOCATED = "unallocated"

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from collectors.base import Collector, Dataset, Reject, Window
-from collectors.demo import COST_LINE_ITEMS, DemoCollector
+from collectors.core.base import Collector, Dataset, Reject, Window
+from collectors.sources.demo import COST_LINE_ITEMS, DemoCollector
 
 
 class BadRecords(Collector):

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import yaml
 
-from collectors.http_retry import RetryPolicy
+from collectors.core.http_retry import RetryPolicy
 from openfinops import alerts, pipeline
 from openfinops.alert_sink import AlertSink
 from openfinops.config import OpenFinOpsConfig
@@ -538,7 +538,7 @@ def test_a_load_that_rejected_records_is_an_alert_naming_source_window_and_first
     channels) are told: source, dataset, window, how many, and the first reject (file:line, field, reason)."""
     from datetime import date
 
-    from collectors.base import Window
+    from collectors.core.base import Window
     from openfinops.loader import Loader, LoadError
     from tests.fakes.collectors import BadRecords
 

@@ -16,8 +16,8 @@ import boto3
 import psycopg
 import pytest
 
-from collectors.aws_cost_explorer import CostExplorerCollector
-from collectors.base import Window
+from collectors.core.base import Window
+from collectors.sources.aws_cost_explorer import CostExplorerCollector
 from openfinops.loader import Loader
 from tests.fakes.moto_server import CREDENTIALS, MotoServer
 
@@ -216,7 +216,7 @@ def test_hook_path_from_airflow_connection_keeps_the_secret_out(moto, empty_db, 
 def test_thirty_percent_of_requests_failing_at_random_changes_no_total(moto, empty_db, monkeypatch):
     """Seeded: 30 % of the GetCostAndUsage requests throttled (400 ThrottlingException), answered 503 or dropped on
     the way to moto. botocore and the collector retry each; the totals equal the fault-free load's to the cent."""
-    from collectors import aws_cost_explorer
+    from collectors.sources import aws_cost_explorer
     from tests.fakes.flaky_proxy import FlakyProxy
 
     monkeypatch.setattr(aws_cost_explorer, "sleep", lambda seconds: None)

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
-from collectors.aws_data_export import DataExportCollector
-from collectors.base import CollectorError, Window
-from collectors.focus_file import FocusFileCollector
+from collectors.core.base import CollectorError, Window
+from collectors.sources.aws_data_export import DataExportCollector
+from collectors.sources.focus_file import FocusFileCollector
 from openfinops.loader import Loader
 from tests.focus_file_expected import SAMPLES, pandas_totals, raw_totals, read_strings, write_parquet
 

@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from collectors.aws_data_export import DataExportCollector
-from collectors.base import CollectorError, Reject, Window
-from collectors.cur2_schema import CUR2_LINE_ITEMS, Cur2Reader
+from collectors.core.base import CollectorError, Reject, Window
+from collectors.sources._aws_data_export_cur2 import CUR2_LINE_ITEMS, Cur2Reader
+from collectors.sources.aws_data_export import DataExportCollector
 from openfinops import pipeline
 from openfinops.config import load_config
 from openfinops.loader import Loader

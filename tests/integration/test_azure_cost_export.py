@@ -19,8 +19,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from collectors.azure_cost_export import CostExportCollector
-from collectors.base import CollectorError, Window
+from collectors.core.base import CollectorError, Window
+from collectors.sources.azure_cost_export import CostExportCollector
 from openfinops.loader import Loader
 from tests.fakes.object_store import ObjectStoreFake, serve_object_store
 from tests.focus_file_expected import SAMPLES, pandas_totals, raw_totals, read_strings, write_parquet

@@ -21,8 +21,8 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.identity import ClientSecretCredential
 
-from collectors.azure_cost_query import COST_DAILY, CostQueryCollector, parse_scope, query_pieces
-from collectors.base import CollectorError, Window
+from collectors.core.base import CollectorError, Window
+from collectors.sources.azure_cost_query import COST_DAILY, CostQueryCollector, parse_scope, query_pieces
 from openfinops.loader import Loader
 from tests.fakes.azure_cost_api import AzureCostApiFake, Page, azure_error, make_tls_files
 
@@ -455,7 +455,7 @@ def test_retry_helper_reads_http_dates_and_retries_connection_errors():
 
     import requests
 
-    from collectors.http_retry import RetryingHttp, RetryPolicy, retry_after_seconds
+    from collectors.core.http_retry import RetryingHttp, RetryPolicy, retry_after_seconds
 
     assert retry_after_seconds({"Retry-After": "Wed, 04 Nov 2026 10:00:30 GMT",
                                 "Date": "Wed, 04 Nov 2026 10:00:00 GMT"}) == 30.0

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 import yaml
 
-from collectors.base import CollectorError, Window
-from collectors.focus_file import FocusFileCollector
+from collectors.core.base import CollectorError, Window
+from collectors.sources.focus_file import FocusFileCollector
 from openfinops import pipeline
 from openfinops.config import load_config
 from openfinops.loader import Loader

@@ -19,8 +19,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from collectors.base import CollectorError, Window
-from collectors.gcp_billing_export import COST_LINES, BillingExportCollector
+from collectors.core.base import CollectorError, Window
+from collectors.sources.gcp_billing_export import COST_LINES, BillingExportCollector
 from openfinops.loader import Loader
 from tests.fakes.bigquery_api import FakeBigQuery
 from tests.fakes.gcp_billing_export import RESULT_SCHEMA, query_result, service_account_key

@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from collectors.base import Collector, Reject, Window
-from collectors.demo import COST_LINE_ITEMS, DemoCollector
+from collectors.core.base import Collector, Reject, Window
+from collectors.sources.demo import COST_LINE_ITEMS, DemoCollector
 from openfinops.loader import Loader, LoadError
 from tests.conftest import ROOT, as_pg, bindir
 from tests.fakes.collectors import AllBad, BadRecords, PausingCollector
@@ -240,7 +240,7 @@ CHILD = textwrap.dedent("""
     from datetime import date
     from pathlib import Path
     import psycopg
-    from collectors.base import Window
+    from collectors.core.base import Window
     from openfinops.loader import Loader
     from tests.fakes.collectors import PausingCollector
 

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from collectors.base import Window
-from collectors.demo import DemoCollector
+from collectors.core.base import Window
+from collectors.sources.demo import DemoCollector
 from openfinops import pipeline, run_log
 from openfinops.config import ConfigError
 from openfinops.loader import Loader, LoadError

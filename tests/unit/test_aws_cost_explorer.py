@@ -15,9 +15,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from collectors import aws_cost_explorer
-from collectors.aws_cost_explorer import COST_DAILY, CostExplorerCollector
-from collectors.base import CollectorError, Reject, Window
+from collectors.core.base import CollectorError, Reject, Window
+from collectors.sources import aws_cost_explorer
+from collectors.sources.aws_cost_explorer import COST_DAILY, CostExplorerCollector
 from tests.conftest import SHARED_DATA
 from tests.fakes.moto_server import CREDENTIALS, MotoServer
 

@@ -90,7 +90,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_lookback_widens_the_window_backwards():
     from datetime import date
 
-    from collectors.base import Window
+    from collectors.core.base import Window
     from openfinops.config import SourceConfig
     from openfinops.pipeline import effective_window
 
@@ -104,8 +104,8 @@ def test_lookback_defaults_to_the_collector_type(monkeypatch):
     """Without `lookback_days` in config, the collector type's default applies; an explicit 0 turns it off."""
     from datetime import date
 
-    from collectors.base import Window
-    from collectors.demo import DemoCollector
+    from collectors.core.base import Window
+    from collectors.sources.demo import DemoCollector
     from openfinops.config import SourceConfig
     from openfinops.pipeline import effective_window
 

@@ -7,15 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from collectors.base import Window
-from collectors.demo import (
+from collectors.core.base import Window
+from collectors.core.registry import collector_class
+from collectors.sources.demo import (
     ALL_DATASETS,
     COST_LINE_ITEMS,
     SAVINGS_PLAN_ID,
     SAVINGS_PLAN_MONTHLY_MICRO,
     DemoCollector,
 )
-from collectors.registry import collector_class
 
 CLUSTERS = [{"cluster_id": "gpu-a", "nodes": 3, "gpus_per_node": 8}, {"cluster_id": "gpu-b", "nodes": 2}]
 

@@ -12,11 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from collectors.aws_data_export import DataExportCollector
-from collectors.base import CollectorError, Reject, Window
-from collectors.file_access import parse_location
-from collectors.focus_file import FocusFileCollector
-from collectors.focus_schema import (
+from collectors.core.base import CollectorError, Reject, Window
+from collectors.core.file_access import parse_location
+from collectors.core.focus_schema import (
     FOCUS_COST_LINE_ITEMS,
     FocusReader,
     billing_periods,
@@ -26,6 +24,8 @@ from collectors.focus_schema import (
     parse_datetime,
     parse_decimal,
 )
+from collectors.sources.aws_data_export import DataExportCollector
+from collectors.sources.focus_file import FocusFileCollector
 from tests.conftest import SHARED_DATA
 
 SAMPLES = {p: SHARED_DATA / "focus-1.2" / f"focus_1_2_cost_and_usage_{p}.csv" for p in ("aws", "azure", "gcp")}
@@ -143,7 +143,7 @@ def test_extension_and_unknown_columns_go_to_x_extensions_reported_once(caplog):
     header, rows = sample_rows(n=3)
     data = to_csv([*header, "x_CostAllocationRule", "LegacyColumn"],
                   [[*row, f"rule-{i}", '{"a": 1.50}'] for i, row in enumerate(rows)])
-    with caplog.at_level(logging.WARNING, logger="collectors.focus_schema"):
+    with caplog.at_level(logging.WARNING, logger="collectors.core.focus_schema"):
         records, _ = read(data, "ext.csv")
     assert [json.loads(as_dict(r)["x_extensions"]) for r in records][0] == {
         "x_CostAllocationRule": "rule-0", "LegacyColumn": '{"a": 1.50}'}

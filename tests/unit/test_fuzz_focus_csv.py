@@ -12,8 +12,8 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.base import Reject
-from collectors.focus_schema import FOCUS_COST_LINE_ITEMS, FocusReader
+from collectors.core.base import Reject
+from collectors.core.focus_schema import FOCUS_COST_LINE_ITEMS, FocusReader
 from tests.conftest import SHARED_DATA
 
 SAMPLE = SHARED_DATA / "focus-1.2" / "focus_1_2_cost_and_usage_aws.csv"

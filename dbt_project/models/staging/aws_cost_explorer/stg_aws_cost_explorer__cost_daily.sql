@@ -1,4 +1,4 @@
--- Cost Explorer GetCostAndUsage daily groups (collectors/aws_cost_explorer.py), renamed and cast, 1:1 with raw.
+-- Cost Explorer GetCostAndUsage daily groups (collectors/sources/aws_cost_explorer.py), renamed and cast, 1:1 with raw.
 -- Grain: source_id x grouping x time_period_start x group keys. The loader replaces whole (source, day) slices,
 -- so a group is never loaded twice; the unique test on cost_daily_key proves it instead of hiding duplicates.
 -- Rows of different groupings are alternative breakdowns of the same spend: never add them up.

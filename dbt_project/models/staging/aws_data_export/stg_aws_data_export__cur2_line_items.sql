@@ -1,5 +1,6 @@
--- AWS Data Exports CUR 2.0 line items as loaded (collectors/cur2_schema.py): renamed (load metadata without the
--- underscore) and cast, nothing else; CUR 2.0 column names are kept (analysts know them from the table dictionary).
+-- AWS Data Exports CUR 2.0 line items as loaded (collectors/sources/_aws_data_export_cur2.py): renamed (load
+-- metadata without the underscore) and cast, nothing else; CUR 2.0 column names are kept (analysts know them
+-- from the table dictionary).
 -- Grain: one row per source_id x bill_billing_period_start_date x source_file x source_line. A load replaces whole
 -- billing periods, so within one period every row comes from one load and (file, line) is unique; the billing
 -- period is part of the key because a file rewritten in place may reuse a line number for another period.

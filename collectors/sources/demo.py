@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from collectors.base import Collector, Column, Dataset, Reject, Window
+from collectors.core.base import Collector, Column, Dataset, Reject, Window
 
 EPOCH = date(2026, 1, 1)  # trend reference; any date works, before or after
 MICRO = Decimal("0.000001")

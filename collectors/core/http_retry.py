@@ -1,7 +1,7 @@
 """A small retrying HTTP caller over ``requests`` for vendor REST APIs.
 
 Retried: HTTP 408, 429 and 5xx, and connection errors / timeouts. Any other status is returned at once (2xx, 3xx)
-or raised as a :class:`~collectors.base.CollectorError` (4xx). The wait before retry ``n`` (0-based) is, in order:
+or raised as a :class:`~collectors.core.base.CollectorError` (4xx). The wait before retry ``n`` (0-based) is, in order:
 
 1. what the server asks for: the largest of ``Retry-After`` (seconds, or an HTTP-date read against the response's
    own ``Date`` header: no local clock is read) and any ``x-ms-ratelimit-*-retry-after`` header (seconds; Azure Cost
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from collectors.base import CollectorError
+from collectors.core.base import CollectorError
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Streaming readers for billing files: CSV (plain or gzipped) and Parquet, one record at a time.
 
-Shared by the FOCUS reader (:mod:`collectors.focus_schema`) and the AWS CUR 2.0 reader (:mod:`collectors.cur2_schema`):
-this module owns the byte-level part (gzip detection, the ``csv`` module over a decompressing stream, Parquet record
-batches, file:line bookkeeping, rejects); a subclass says how a header maps to its raw table (:meth:`_plan`) and how
-one row becomes a record (:meth:`_record`).
+Shared by the FOCUS reader (:mod:`collectors.core.focus_schema`) and the AWS CUR 2.0 reader
+(:mod:`collectors.sources._aws_data_export_cur2`): this module owns the byte-level part (gzip detection, the ``csv``
+module over a decompressing stream, Parquet record batches, file:line bookkeeping, rejects); a subclass says how a
+header maps to its raw table (:meth:`_plan`) and how one row becomes a record (:meth:`_record`).
 
 Hostile bytes never abort a file or pass silently; each becomes a reject naming ``file:line`` and the field: a NUL
 in a cell (PostgreSQL text cannot hold it), bytes that are not UTF-8 (decoded with ``surrogateescape`` so the rest of
@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from collectors.base import CollectorError, Dataset, Reject, Window
+from collectors.core.base import CollectorError, Dataset, Reject, Window
 
 if TYPE_CHECKING:
-    from collectors.base import Collector
-    from collectors.file_access import FileAccess
+    from collectors.core.base import Collector
+    from collectors.core.file_access import FileAccess
 
 log = logging.getLogger(__name__)
 # Tags / SkuPriceDetails / product cells can exceed the csv module's default 128 KiB field limit (a process-wide

@@ -27,7 +27,7 @@ What the API does and which documented facts this module relies on:
   ``meter`` (ServiceName x MeterCategory, the meter breakdown of each service); plus one pass ``tag:<key>`` per
   configured tag key. Each pass re-slices the same daily spend: only the ``cost`` pass may be used for totals.
 - Throttling: 429 with ``Retry-After`` / ``x-ms-ratelimit-microsoft.costmanagement-*-retry-after``; errors come as
-  ``{"error": {"code", "message"}}`` (see :mod:`collectors.http_retry`).
+  ``{"error": {"code", "message"}}`` (see :mod:`collectors.core.http_retry`).
 
 Restatements: usage "normally takes 8-24 hours to appear" and "costs are estimated until an invoice is generated"
 (learn.microsoft.com, "Understand Cost Management data"), so each run re-pulls and replaces the previous
@@ -54,8 +54,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
-from collectors.http_retry import PageGuard, RetryingHttp, RetryPolicy, url_path
+from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.http_retry import PageGuard, RetryingHttp, RetryPolicy, url_path
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ So, for each billing period the (month-aligned) window touches, the collector li
 their manifests, keeps the runs that cover the period from its first day (``runInfo.startDate``), and loads only the
 run with the latest ``runInfo.submittedTime``: older runs of the same month are superseded snapshots and would count
 the month twice. A folder without a manifest is a run still being written and is ignored. Only the blobs the manifest
-lists are read, through the FOCUS reader (:mod:`collectors.focus_schema`); the rows read are checked against the
+lists are read, through the FOCUS reader (:mod:`collectors.core.focus_schema`); the rows read are checked against the
 manifest's ``dataRowCount``. A period without a completed run has not been delivered: if raw already holds rows of
 it the load fails naming the export runs it looked for (:meth:`CostExportCollector.undelivered`), else it is logged
 and yields nothing. During the first five days of a month a daily export also re-exports the previous month (the
@@ -30,7 +30,7 @@ Options: ``container`` (required), ``directory`` (the export's storage directory
 (required), ``format`` (``focus``, the only one: actual / amortized cost exports use Cost Management's own columns,
 not FOCUS, and are refused), ``storage_account`` (optional; must be the connection's account), ``focus_version``
 (auto|1.0|1.1|1.2|1.3, default auto). Credentials: the source's Airflow connection (``WasbHook``, conn type ``wasb``),
-or an injected ``clients["blob"]`` ``BlobServiceClient``; see :mod:`collectors.file_access`.
+or an injected ``clients["blob"]`` ``BlobServiceClient``; see :mod:`collectors.core.file_access`.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.base import Collector, CollectorError, Dataset, Reject, Window
-from collectors.file_access import FileAccess
-from collectors.focus_schema import (
+from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
+from collectors.core.file_access import FileAccess
+from collectors.core.focus_schema import (
     FOCUS_COST_LINE_ITEMS,
     FocusReader,
     billing_periods,

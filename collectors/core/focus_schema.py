@@ -18,7 +18,7 @@ columns in snake_case, ``host_provider_name``, and ``x_extensions`` (a jsonb obj
 that has no column of its own: ``x_`` extensions, 1.3-only columns, unknown columns), ``focus_version``,
 ``source_file`` and ``source_line`` (the CSV line where the record starts, or the 1-based Parquet row number).
 
-The reader streams (:mod:`collectors.record_file`): CSV one record at a time through ``csv.reader`` over the
+The reader streams (:mod:`collectors.core.record_file`): CSV one record at a time through ``csv.reader`` over the
 (gunzipped) byte stream, Parquet one record batch at a time (``ParquetFile.iter_batches``); nothing holds a whole
 file.
 """
@@ -32,10 +32,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
-from collectors.record_file import ReadStats, RecordFileReader  # noqa: F401 - ReadStats re-exported
+from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.record_file import ReadStats, RecordFileReader, read_location  # noqa: F401 - ReadStats re-exported
+
+if TYPE_CHECKING:
+    from collectors.core.file_access import FileAccess
 
 log = logging.getLogger(__name__)
 
@@ -502,3 +505,10 @@ def check_focus_rules(records: Iterable[tuple | Reject]) -> dict[str, tuple[int,
                 count, first = found[rule]
                 found[rule] = (count + 1, first or f"{row['source_file']}:{row['source_line']}")
     return found
+
+
+def read_focus_location(collector: Collector, access: FileAccess, location: str, window: Window, fmt: str,
+                        focus_version: str) -> Iterator[tuple | Reject]:
+    """Stream one FOCUS file's records whose billing period starts in ``window`` (shared by the FOCUS sources)."""
+    reader = FocusReader(location, focus_version=focus_version, window=window, source_id=collector.source_id)
+    return read_location(collector, access, location, reader, fmt, window)

@@ -11,9 +11,10 @@ reference"; the same layout for every Data Exports table):
   files of superseded executions are never read twice).
 
 For each billing period the (month-aligned) window touches, the collector reads the manifest and streams every data
-file it lists through the reader of the configured table: the FOCUS reader (:mod:`collectors.focus_schema`) or the
-CUR 2.0 reader (:mod:`collectors.cur2_schema`, which documents the CUR 2.0 columns it relies on, from the "Data
-Exports table dictionary" > "Cost and Usage Report (CUR) 2.0" pages, and what could not be confirmed). Both stream
+file it lists through the reader of the configured table: the FOCUS reader (:mod:`collectors.core.focus_schema`) or the
+CUR 2.0 reader (:mod:`collectors.sources._aws_data_export_cur2`, which documents the CUR 2.0 columns it relies on,
+from the "Data Exports table dictionary" > "Cost and Usage Report (CUR) 2.0" pages, and what could not be
+confirmed). Both stream
 (gzip CSV through the ``csv`` module over a decompressing stream, Parquet one record batch at a time) and keep only
 the records whose billing period starts in the window, so a load replaces whole billing periods. A period without a
 manifest has not been delivered: :meth:`DataExportCollector.undelivered` names its manifest, and the loader fails
@@ -36,19 +37,19 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from collectors.base import Collector, CollectorError, Dataset, Reject, Window
-from collectors.cur2_schema import CUR2_LINE_ITEMS, Cur2Reader
-from collectors.file_access import FileAccess, ObjectMissing, parse_location
-from collectors.focus_file import read_focus_location
-from collectors.focus_schema import (
+from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
+from collectors.core.file_access import FileAccess, ObjectMissing, parse_location
+from collectors.core.focus_schema import (
     FOCUS_COST_LINE_ITEMS,
     billing_periods,
     check_focus_version,
     check_name_options,
     file_format,
     period_window,
+    read_focus_location,
 )
-from collectors.record_file import read_location
+from collectors.core.record_file import read_location
+from collectors.sources._aws_data_export_cur2 import CUR2_LINE_ITEMS, Cur2Reader
 
 log = logging.getLogger(__name__)
 # options.format -> the raw dataset of that Data Exports table

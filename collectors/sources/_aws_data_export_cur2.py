@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from collectors.base import CollectorError, Column, Dataset, Reject, Window
-from collectors.focus_schema import _jsonable, parse_decimal, parse_json_object, parse_string
-from collectors.record_file import RecordFileReader
+from collectors.core.base import CollectorError, Column, Dataset, Reject, Window
+from collectors.core.focus_schema import _jsonable, parse_decimal, parse_json_object, parse_string
+from collectors.core.record_file import RecordFileReader
 
 log = logging.getLogger(__name__)
 

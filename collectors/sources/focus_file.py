@@ -5,7 +5,7 @@ Options:
 - ``paths`` (required): list of local paths, glob patterns or URLs (``s3://bucket/prefix/*.csv.gz``,
   ``gs://bucket/focus/*.parquet``, ``az://container/path/*.csv``,
   ``abfss://container@account.dfs.core.windows.net/path/``); relative local paths are relative to the process's
-  working directory (the project root for the CLI and the Airflow workers). See :mod:`collectors.file_access`.
+  working directory (the project root for the CLI and the Airflow workers). See :mod:`collectors.core.file_access`.
 - ``format``: ``auto`` (by file extension, the default), ``csv`` or ``parquet``.
 - ``focus_version``: ``auto`` (detected from each file's columns, the default) or ``1.0`` / ``1.1`` / ``1.2`` /
   ``1.3`` (the mandatory columns of that version are then required).
@@ -22,10 +22,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from collectors.base import Collector, CollectorError, Dataset, Reject, Window
-from collectors.file_access import FileAccess
-from collectors.focus_schema import FOCUS_COST_LINE_ITEMS, FocusReader, check_focus_options, file_format
-from collectors.record_file import read_location
+from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
+from collectors.core.file_access import FileAccess
+from collectors.core.focus_schema import FOCUS_COST_LINE_ITEMS, check_focus_options, file_format, read_focus_location
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +62,3 @@ class FocusFileCollector(Collector):
             yield from read_focus_location(self, access, location, window, file_format(location, self.format),
                                            self.focus_version)
 
-
-def read_focus_location(collector: Collector, access: FileAccess, location: str, window: Window, fmt: str,
-                        focus_version: str) -> Iterator[tuple | Reject]:
-    """Stream one FOCUS file's records whose billing period starts in ``window`` (shared by the FOCUS sources)."""
-    reader = FocusReader(location, focus_version=focus_version, window=window, source_id=collector.source_id)
-    return read_location(collector, access, location, reader, fmt, window)

@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from collectors.base import CollectorError
+from collectors.core.base import CollectorError
 
 CHUNK_SIZE = 8 * 1024 * 1024
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")

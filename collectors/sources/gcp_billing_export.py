@@ -58,7 +58,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
 
 log = logging.getLogger(__name__)
 

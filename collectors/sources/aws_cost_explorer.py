@@ -36,8 +36,8 @@ from decimal import Decimal, InvalidOperation
 from time import sleep
 from typing import Any
 
-from collectors.base import Collector, CollectorError, Column, Dataset, Reject, Window
-from collectors.http_retry import PageGuard
+from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.http_retry import PageGuard
 
 log = logging.getLogger(__name__)
 
