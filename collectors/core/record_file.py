@@ -24,7 +24,7 @@ import io
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -168,6 +168,32 @@ class RecordFileReader(ABC):
                     yield from self._record(plan, values, row_number)
         except (pa.ArrowException, OSError) as exc:
             raise CollectorError(f"{self.label}: unreadable Parquet: {type(exc).__name__}: {exc}") from exc
+
+    def read_objects(self, objects: Iterable[Any]) -> Iterator[tuple | Reject]:
+        """JSON objects from an API, one record each (keys are column names; parse the JSON with
+        ``parse_float=Decimal`` so money keeps its digits), numbered 1.. in the order given: a reject names
+        ``<source_file>:<n>``. Objects with the same keys share one plan; one whose keys cannot be planned (a mandatory
+        column missing, say) is a reject, not a failed read."""
+        plans: dict[tuple[str, ...], Any] = {}
+        for number, obj in enumerate(objects, start=1):
+            if not isinstance(obj, Mapping):
+                yield self._reject(number, "(record)", f"expected a JSON object, got {type(obj).__name__}", [obj])
+                continue
+            keys = tuple(obj)
+            if keys not in plans:
+                try:
+                    plans[keys] = self._plan([str(k).strip() for k in keys])
+                except CollectorError as exc:
+                    plans[keys] = exc
+            plan, row = plans[keys], [obj[k] for k in keys]
+            if isinstance(plan, CollectorError):
+                yield self._reject(number, "(record)", str(plan), row)
+                continue
+            nul = next((k for k, v in zip(keys, row, strict=True) if isinstance(v, str) and "\x00" in v), None)
+            if nul is not None:
+                yield self._reject(number, nul, "holds a NUL character", row)
+                continue
+            yield from self._record(plan, row, number)
 
     @abstractmethod
     def _plan(self, header: list[str]) -> Any:

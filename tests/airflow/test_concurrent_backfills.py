@@ -8,20 +8,19 @@ recorded as successful loads of the whole month."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 
 from collectors.core.base import Window
 from collectors.sources.demo import COST_LINE_ITEMS
 from openfinops.collect_context import build_collector
+from tests.airflow.conftest import own_airflow_home
 from tests.conftest import ROOT
 
 SOURCE = "demo-aws"
@@ -42,18 +41,13 @@ def waiting_loads(url: str) -> int:
 
 
 def test_two_backfills_of_one_month_at_once_load_it_exactly_once(airflow_db, cfg, empty_db, tmp_path):
-    metadata = Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
     procs = []
     with psycopg.connect(empty_db) as gate:
         # the start line: the same lock a load of this source takes before replacing its window
         gate.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"openfinops.load:{SOURCE}",))
         for i, logical in enumerate(("2026-11-10T00:00:00+00:00", "2026-11-11T00:00:00+00:00")):
             home = tmp_path / f"airflow{i}"
-            home.mkdir()
-            with sqlite3.connect(metadata) as src, sqlite3.connect(home / "airflow.db") as dst:
-                src.backup(dst)  # a consistent copy, including what is still in the write-ahead log
-            env = os.environ | {
-                "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            env = os.environ | own_airflow_home(home) | {
                 "AIRFLOW_CONN_OPENFINOPS_WAREHOUSE": empty_db, "OPENFINOPS_WAREHOUSE_URL": empty_db,
                 "PYTHONPATH": str(ROOT)}
             procs.append(subprocess.Popen(
