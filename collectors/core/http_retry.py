@@ -6,7 +6,9 @@ or raised as a :class:`~collectors.core.base.CollectorError` (4xx). The wait bef
 1. what the server asks for: the largest of ``Retry-After`` (seconds, or an HTTP-date read against the response's
    own ``Date`` header: no local clock is read) and any ``x-ms-ratelimit-*-retry-after`` header (seconds; Azure Cost
    Management sends ``x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after``, ``-entity-retry-after`` and
-   ``-tenant-retry-after`` with its 429s, and the longest one is the one to honour);
+   ``-tenant-retry-after`` with its 429s, and the longest one is the one to honour) and, with
+   ``x-ratelimit-remaining: 0``, ``x-ratelimit-reset`` (GitHub: epoch seconds, read against ``Date``; Datadog:
+   seconds to wait); a 403 that carries those headers is GitHub's rate limit and is retried like a 429;
 2. otherwise ``base_seconds * 2**n``, capped at ``max_seconds`` (deterministic: no jitter, so tests and logs can
    state the exact waits).
 
@@ -64,7 +66,30 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
             wait = _seconds(value, headers.get("Date"))
             if wait is not None:
                 waits.append(wait)
+    reset = _rate_limit_reset(headers)
+    if reset is not None:
+        waits.append(reset)
     return max(waits) if waits else None
+
+
+def _rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """``x-ratelimit-remaining: 0`` with ``x-ratelimit-reset``: GitHub sends the reset time in epoch seconds (read
+    against the response's ``Date``, not a local clock), Datadog the seconds until the reset."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    if lower.get("x-ratelimit-remaining", "").strip() != "0" or "x-ratelimit-reset" not in lower:
+        return None
+    try:
+        reset = float(lower["x-ratelimit-reset"])
+    except ValueError:
+        return None
+    if reset < 1_000_000_000:  # seconds until the reset
+        return max(0.0, reset)
+    if not lower.get("date"):
+        return None
+    try:
+        return max(0.0, reset - parsedate_to_datetime(lower["date"]).timestamp())
+    except (TypeError, ValueError):
+        return None
 
 
 def _seconds(value: str, date_header: str | None) -> float | None:
@@ -147,7 +172,8 @@ class RetryingHttp:
                 response = self.session.request(method, url, headers=attempt_headers, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = f"{type(exc).__name__}: {_QUERY_STRING.sub('', str(exc))}"
-            if response is not None and response.status_code not in RETRYABLE_STATUSES:
+            if response is not None and response.status_code not in RETRYABLE_STATUSES and not (
+                    response.status_code == 403 and _rate_limit_reset(response.headers) is not None):
                 if response.status_code >= 400:
                     raise self._error(operation, where, response, retry + 1)
                 return response

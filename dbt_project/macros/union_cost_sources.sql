@@ -1,6 +1,6 @@
 {#
     UNION ALL of every conformed cost model, in the FOCUS cost columns (focus_cost_columns()), each tagged with its
-    source_system and cost_grain. `sources` is the one list of cost sources (int_focus_costs.sql), one entry each:
+    source_system and cost_grain. `sources` is the one list of cost sources (int_cost_lines_unioned.sql), one entry each:
       model          the conformed model (ref'd here, so dbt sees the dependency)
       source_system  a stable name for the source type (kept on every line; used by tests and the dashboards)
       cost_grain     'line_item' (an export or file itemising the bill) or 'api_aggregate' (a cost API's

@@ -10,27 +10,11 @@
 -- aggregates for that provider, sub account and billing period are left out: the export wins, the API fills only
 -- what no export covers. Sub accounts are compared case-insensitively, Azure's "/subscriptions/<id>" form as <id>.
 -- The singular test assert_int_focus_costs_one_grain_per_sub_account_period enforces it.
---
--- The cost sources: one entry per conformed model (see macros/union_cost_sources.sql). A new source adds one line.
-{%- set cost_sources = [
-    {'model': 'stg_demo__cost_line_items', 'source_system': 'demo', 'cost_grain': 'line_item',
-     'key': 'cost_line_item_key'},
-    {'model': 'int_databricks_costs_conformed', 'source_system': 'demo_databricks', 'cost_grain': 'line_item'},
-    {'model': 'int_snowflake_costs_conformed', 'source_system': 'demo_snowflake', 'cost_grain': 'line_item'},
-    {'model': 'int_focus_file_costs_conformed', 'source_system': 'focus_file', 'cost_grain': 'line_item'},
-    {'model': 'int_aws_data_export_cur2_costs_conformed', 'source_system': 'aws_data_export_cur2',
-     'cost_grain': 'line_item'},
-    {'model': 'int_gcp_billing_export_costs_conformed', 'source_system': 'gcp_billing_export',
-     'cost_grain': 'line_item'},
-    {'model': 'int_aws_cost_explorer_costs_conformed', 'source_system': 'aws_cost_explorer',
-     'cost_grain': 'api_aggregate'},
-    {'model': 'int_azure_cost_query_costs_conformed', 'source_system': 'azure_cost_query',
-     'cost_grain': 'api_aggregate'},
-] %}
 with
 
 unioned as (
-    {{ union_cost_sources(cost_sources) }}
+    -- every source's lines (int_cost_lines_unioned: the one list of cost sources)
+    select * from {{ ref('int_cost_lines_unioned') }}
 ),
 
 keyed as (

@@ -1,0 +1,23 @@
+-- Every source's cost lines in the FOCUS cost columns, each tagged with its source_system and cost_grain: the
+-- one list of cost sources. A new source adds one entry here (see macros/union_cost_sources.sql and
+-- docs/adding-a-source.md); int_focus_costs applies the precedence rule and the tag dimensions on top.
+-- Grain: one row per source cost line (cost_line_key). A view: int_focus_costs is the table.
+{{ config(materialized='view') }}
+{%- set cost_sources = [
+    {'model': 'stg_demo__cost_line_items', 'source_system': 'demo', 'cost_grain': 'line_item',
+     'key': 'cost_line_item_key'},
+    {'model': 'int_databricks_costs_conformed', 'source_system': 'demo_databricks', 'cost_grain': 'line_item'},
+    {'model': 'int_snowflake_costs_conformed', 'source_system': 'demo_snowflake', 'cost_grain': 'line_item'},
+    {'model': 'int_focus_file_costs_conformed', 'source_system': 'focus_file', 'cost_grain': 'line_item'},
+    {'model': 'int_aws_data_export_cur2_costs_conformed', 'source_system': 'aws_data_export_cur2',
+     'cost_grain': 'line_item'},
+    {'model': 'int_gcp_billing_export_costs_conformed', 'source_system': 'gcp_billing_export',
+     'cost_grain': 'line_item'},
+    {'model': 'int_aws_cost_explorer_costs_conformed', 'source_system': 'aws_cost_explorer',
+     'cost_grain': 'api_aggregate'},
+    {'model': 'int_azure_cost_query_costs_conformed', 'source_system': 'azure_cost_query',
+     'cost_grain': 'api_aggregate'},
+    {'model': 'stg_github_billing__usage_items', 'source_system': 'github_billing', 'cost_grain': 'line_item'},
+] %}
+
+{{ union_cost_sources(cost_sources) }}
