@@ -1,7 +1,7 @@
-"""SaaS sources from a config file through their real collect DAG (``dag.test`` in a process of its own, with the
-Airflow connection from the environment) and `openfinops transform` (sync-config + real `dbt build`) into
-`marts.fct_cost_daily`, against local fakes of the vendors in their wire format. Expected figures are Decimal
-sums of the fixture JSON, read here (never by the collector)."""
+"""SaaS sources from one config file through their real collect DAGs (``dag.test`` in a process of its own, with
+the Airflow connections from the environment) and one `openfinops transform` (sync-config + real `dbt build`)
+into `marts.fct_cost_daily`, against local fakes of the vendors in their wire format. Expected figures are Decimal
+sums of the fixtures, computed here (never by the collectors or dbt)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from datetime import date
 from decimal import Decimal
 
 import psycopg
+import pytest
 import yaml
 
 from tests.airflow.conftest import own_airflow_home
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, create_database, drop_database, run_cli
 from tests.fakes.github_api import BAD, COPILOT, MACOS, TOKEN, GithubApi, vendor_items
+from tests.fakes.redis_cloud_api import API_KEY, SECRET_KEY, RedisCloudApi, vendor_subscriptions
 
 RUN = """
 import sys
@@ -26,56 +28,92 @@ from datetime import datetime
 from airflow.models.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
-run = bag.dags[sys.argv[2]].test(logical_date=datetime.fromisoformat(sys.argv[3]))
-print("RESULT", run.state, run.run_id)
+for dag_id, logical_date in zip(sys.argv[2::2], sys.argv[3::2]):
+    run = bag.dags[dag_id].test(logical_date=datetime.fromisoformat(logical_date))
+    print("RESULT", dag_id, run.state, run.run_id)
 """
+GITHUB_ITEMS = [*vendor_items(), COPILOT, MACOS, BAD]
 
 
-def test_github_billing_runs_through_its_dag_and_dbt_to_fct_cost_daily(airflow_db, tmp_path, empty_db):
-    items = [*vendor_items(), COPILOT, MACOS, BAD]
-    with GithubApi(TOKEN, "GitHub") as api:
-        api.months[(2023, 8)] = items
-        config = tmp_path / "openfinops.yaml"
-        config.write_text(yaml.safe_dump({"sources": [{
-            "id": "github-org", "type": "github_billing", "connection_id": "github_billing", "start_date": "2023-01-01",
-            "max_reject_ratio": 0.5,  # one bad item of four: loaded, the bad one kept in raw._rejects
-            "options": {"organization": "GitHub", "api_url": api.url}}]}))
-        env = os.environ | own_airflow_home(tmp_path / "airflow") | {
+@pytest.fixture(scope="module")
+def saas(airflow_db, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("saas")
+    url = create_database("ofo_saas")
+    with GithubApi(TOKEN, "GitHub") as github, RedisCloudApi(vendor_subscriptions()) as redis:
+        github.months[(2023, 8)] = GITHUB_ITEMS
+        config = tmp / "openfinops.yaml"
+        config.write_text(yaml.safe_dump({"sources": [
+            {"id": "github-org", "type": "github_billing", "connection_id": "github_billing",
+             "start_date": "2023-01-01", "max_reject_ratio": 0.5,  # one bad item of four: kept in raw._rejects
+             "options": {"organization": "GitHub", "api_url": github.url}},
+            {"id": "redis-prod", "type": "redis_cloud", "connection_id": "redis_cloud", "max_reject_ratio": 0.5,
+             "options": {"api_url": redis.url}},
+        ]}))
+        env = os.environ | own_airflow_home(tmp / "airflow") | {
             "PYTHONPATH": str(ROOT), "OPENFINOPS_CONFIG": str(config),
-            "AIRFLOW_CONN_OPENFINOPS_WAREHOUSE": empty_db, "OPENFINOPS_WAREHOUSE_URL": empty_db,
-            "AIRFLOW_CONN_GITHUB_BILLING": json.dumps({"conn_type": "http", "password": TOKEN})}
-        proc = subprocess.run([sys.executable, "-c", RUN, str(ROOT / "dags"), "collect_github-org",
-                               "2023-08-21T00:00:00+00:00"], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=600)
+            "AIRFLOW_CONN_OPENFINOPS_WAREHOUSE": url, "OPENFINOPS_WAREHOUSE_URL": url,
+            "AIRFLOW_CONN_GITHUB_BILLING": json.dumps({"conn_type": "http", "password": TOKEN}),
+            "AIRFLOW_CONN_REDIS_CLOUD": json.dumps({"conn_type": "http", "login": API_KEY, "password": SECRET_KEY})}
+        proc = subprocess.run([sys.executable, "-c", RUN, str(ROOT / "dags"),
+                               "collect_github-org", "2023-08-21T00:00:00+00:00",
+                               "collect_redis-prod", "2026-11-03T00:00:00+00:00"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
-    result = next((line.split() for line in proc.stdout.splitlines() if line.startswith("RESULT")), None)
-    assert result and result[1] == "success", output[-6000:]
-    assert TOKEN not in output
+    results = {line.split()[1]: line.split()[2:] for line in proc.stdout.splitlines() if line.startswith("RESULT")}
+    assert {dag: r[0] for dag, r in results.items()} == {"collect_github-org": "success",
+                                                         "collect_redis-prod": "success"}, output[-6000:]
+    run_cli("--config", str(config), "transform", "--select", "+fct_cost_daily", "--indirect-selection", "cautious",
+            "--target-path", str(tmp / "dbt-target"), url=url)
+    yield {"url": url, "output": output, "runs": {dag: r[1] for dag, r in results.items()}}
+    drop_database(url)
 
-    parsed = [json.loads(item, parse_float=Decimal) for item in items]
+
+def test_no_credential_reaches_logs_or_raw_tables(saas):
+    with psycopg.connect(saas["url"]) as conn:
+        dump = "".join(map(str, conn.execute("SELECT * FROM raw.github_billing_usage_items").fetchall()))
+        dump += "".join(map(str, conn.execute("SELECT * FROM raw.redis_cloud_subscription_pricing").fetchall()))
+    for secret in (TOKEN, SECRET_KEY):
+        assert secret not in saas["output"] and secret not in dump
+
+
+def test_github_billing_reaches_fct_cost_daily_to_the_cent(saas):
+    parsed = [json.loads(item, parse_float=Decimal) for item in GITHUB_ITEMS]
     good = [i for i in parsed if not isinstance(i["quantity"], str)]
     expected: dict[date, Decimal] = defaultdict(Decimal)
     for item in good:
         expected[date.fromisoformat(item["date"][:10])] += Decimal(item["netAmount"])
-    with psycopg.connect(empty_db) as conn:
+    with psycopg.connect(saas["url"]) as conn:
         raw = conn.execute("SELECT count(*), sum(net_amount), min(_batch_id) FROM raw.github_billing_usage_items"
                            ).fetchone()
         rejects = conn.execute("SELECT field FROM raw._rejects WHERE _source_id = 'github-org'").fetchall()
-        dump = "".join(map(str, conn.execute("SELECT * FROM raw.github_billing_usage_items").fetchall()))
-    assert raw == (len(good), sum(expected.values()), result[2])
-    assert rejects == [("quantity",)] and TOKEN not in dump
-
-    run_cli("--config", str(config), "transform", "--select", "+fct_cost_daily", "--indirect-selection", "cautious",
-            "--target-path", str(tmp_path / "dbt-target"), url=empty_db)
-    with psycopg.connect(empty_db) as conn:
-        lines = conn.execute("""SELECT source_system, provider_name, invoice_issuer_name, service_name,
-                                       service_category, billing_currency, count(*), sum(billed_cost), sum(list_cost)
-                                FROM intermediate.int_focus_costs GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 4""").fetchall()
-        marts = dict(conn.execute("SELECT charge_date, sum(billed_cost) FROM marts.fct_cost_daily GROUP BY 1"
-                                  ).fetchall())
+        lines = conn.execute("""SELECT provider_name, invoice_issuer_name, service_name, service_category,
+                                       billing_currency, count(*), sum(billed_cost), sum(list_cost)
+                                FROM intermediate.int_focus_costs WHERE source_system = 'github_billing'
+                                GROUP BY 1, 2, 3, 4, 5 ORDER BY 3""").fetchall()
+        marts = dict(conn.execute("""SELECT charge_date, sum(billed_cost) FROM marts.fct_cost_daily
+                                     WHERE provider_name = 'GitHub' GROUP BY 1""").fetchall())
+    assert raw == (len(good), sum(expected.values()), saas["runs"]["collect_github-org"])
+    assert rejects == [("quantity",)]
     assert lines == [
-        ("github_billing", "GitHub", "GitHub", "GitHub Actions", "Developer Tools", "USD", 2, Decimal("50.400"),
-         Decimal("62.800")),
-        ("github_billing", "GitHub", "GitHub", "GitHub Copilot", "AI and Machine Learning", "USD", 1,
-         Decimal("57.00"), Decimal("57.00"))]
+        ("GitHub", "GitHub", "GitHub Actions", "Developer Tools", "USD", 2, Decimal("50.400"), Decimal("62.800")),
+        ("GitHub", "GitHub", "GitHub Copilot", "AI and Machine Learning", "USD", 1, Decimal("57.00"),
+         Decimal("57.00"))]
     assert marts == dict(expected)
+
+
+def test_redis_cloud_daily_cost_is_quantity_times_price_per_period(saas):
+    """Nov 2 2026 (the run's data interval): the fixture's shard at $0.1 an hour (x 24) and the monthly item at
+    $43.8 per shard-month x 2 shards / 30 days; the unpriced EBS volume and instances give no cost line."""
+    shard = Decimal(1) * Decimal("0.1") * 24
+    monthly = Decimal(2) * Decimal("43.8") / 30
+    with psycopg.connect(saas["url"]) as conn:
+        lines = conn.execute("""SELECT sub_account_id, sku_id, resource_id, billed_cost, billing_currency
+                                FROM intermediate.int_focus_costs WHERE source_system = 'redis_cloud'
+                                ORDER BY sub_account_id""").fetchall()
+        raw_rows = conn.execute("SELECT count(*) FROM raw.redis_cloud_subscription_pricing").fetchone()[0]
+        marts = conn.execute("""SELECT charge_date, provider_name, service_category, sum(billed_cost)
+                                FROM marts.fct_cost_daily WHERE provider_name = 'Redis' GROUP BY 1, 2, 3""").fetchall()
+    assert raw_rows == 4  # three items of the fixture (two unpriced) + the monthly one
+    assert lines == [("1", "Shards", "1", shard, "USD"), ("98766", "Shards", "sessions", monthly, "USD")]
+    assert marts == [(date(2026, 11, 2), "Redis", "Databases", shard + monthly)]
+    assert shard + monthly == Decimal("5.32")
