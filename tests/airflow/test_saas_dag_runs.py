@@ -19,6 +19,9 @@ import yaml
 
 from tests.airflow.conftest import own_airflow_home
 from tests.conftest import ROOT, create_database, drop_database, run_cli
+from tests.fakes.datadog_api import API_KEY as DD_API_KEY
+from tests.fakes.datadog_api import APP_KEY as DD_APP_KEY
+from tests.fakes.datadog_api import NOVEMBER_ESTIMATE, OCTOBER, DatadogApi, standard_api
 from tests.fakes.github_api import BAD, COPILOT, MACOS, TOKEN, GithubApi, vendor_items
 from tests.fakes.redis_cloud_api import API_KEY, SECRET_KEY, RedisCloudApi, vendor_subscriptions
 
@@ -39,7 +42,8 @@ GITHUB_ITEMS = [*vendor_items(), COPILOT, MACOS, BAD]
 def saas(airflow_db, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("saas")
     url = create_database("ofo_saas")
-    with GithubApi(TOKEN, "GitHub") as github, RedisCloudApi(vendor_subscriptions()) as redis:
+    with GithubApi(TOKEN, "GitHub") as github, RedisCloudApi(vendor_subscriptions()) as redis, \
+            standard_api(DatadogApi()) as datadog:
         github.months[(2023, 8)] = GITHUB_ITEMS
         config = tmp / "openfinops.yaml"
         config.write_text(yaml.safe_dump({"sources": [
@@ -48,20 +52,26 @@ def saas(airflow_db, tmp_path_factory):
              "options": {"organization": "GitHub", "api_url": github.url}},
             {"id": "redis-prod", "type": "redis_cloud", "connection_id": "redis_cloud", "max_reject_ratio": 0.5,
              "options": {"api_url": redis.url}},
+            {"id": "datadog-parent", "type": "datadog_cost", "connection_id": "datadog_billing",
+             "max_reject_ratio": 0.5, "options": {"api_url": datadog.url}},
         ]}))
         env = os.environ | own_airflow_home(tmp / "airflow") | {
             "PYTHONPATH": str(ROOT), "OPENFINOPS_CONFIG": str(config),
             "AIRFLOW_CONN_OPENFINOPS_WAREHOUSE": url, "OPENFINOPS_WAREHOUSE_URL": url,
             "AIRFLOW_CONN_GITHUB_BILLING": json.dumps({"conn_type": "http", "password": TOKEN}),
-            "AIRFLOW_CONN_REDIS_CLOUD": json.dumps({"conn_type": "http", "login": API_KEY, "password": SECRET_KEY})}
+            "AIRFLOW_CONN_REDIS_CLOUD": json.dumps({"conn_type": "http", "login": API_KEY, "password": SECRET_KEY}),
+            "AIRFLOW_CONN_DATADOG_BILLING": json.dumps({"conn_type": "http", "login": DD_API_KEY,
+                                                        "password": DD_APP_KEY})}
         proc = subprocess.run([sys.executable, "-c", RUN, str(ROOT / "dags"),
                                "collect_github-org", "2023-08-21T00:00:00+00:00",
-                               "collect_redis-prod", "2026-11-03T00:00:00+00:00"],
+                               "collect_redis-prod", "2026-11-03T00:00:00+00:00",
+                               "collect_datadog-parent", "2026-11-03T00:00:00+00:00"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     results = {line.split()[1]: line.split()[2:] for line in proc.stdout.splitlines() if line.startswith("RESULT")}
-    assert {dag: r[0] for dag, r in results.items()} == {"collect_github-org": "success",
-                                                         "collect_redis-prod": "success"}, output[-6000:]
+    assert {dag: r[0] for dag, r in results.items()} == {
+        "collect_github-org": "success", "collect_redis-prod": "success", "collect_datadog-parent": "success"
+    }, output[-6000:]
     run_cli("--config", str(config), "transform", "--select", "+fct_cost_daily", "--indirect-selection", "cautious",
             "--target-path", str(tmp / "dbt-target"), url=url)
     yield {"url": url, "output": output, "runs": {dag: r[1] for dag, r in results.items()}}
@@ -72,7 +82,8 @@ def test_no_credential_reaches_logs_or_raw_tables(saas):
     with psycopg.connect(saas["url"]) as conn:
         dump = "".join(map(str, conn.execute("SELECT * FROM raw.github_billing_usage_items").fetchall()))
         dump += "".join(map(str, conn.execute("SELECT * FROM raw.redis_cloud_subscription_pricing").fetchall()))
-    for secret in (TOKEN, SECRET_KEY):
+        dump += "".join(map(str, conn.execute("SELECT * FROM raw.datadog_cost_charges").fetchall()))
+    for secret in (TOKEN, SECRET_KEY, DD_APP_KEY):
         assert secret not in saas["output"] and secret not in dump
 
 
@@ -117,3 +128,22 @@ def test_redis_cloud_daily_cost_is_quantity_times_price_per_period(saas):
     assert lines == [("1", "Shards", "1", shard, "USD"), ("98766", "Shards", "sessions", monthly, "USD")]
     assert marts == [(date(2026, 11, 2), "Redis", "Databases", shard + monthly)]
     assert shard + monthly == Decimal("5.32")
+
+
+def test_datadog_cost_is_the_vendors_monthly_cost_counted_once(saas):
+    """October (closed: historical) and November (estimated so far; the run on Nov 3 re-pulls October, close_days
+    5): each product's committed + on-demand parts, never the `total` entries on top of them."""
+    def parts(charges):
+        return sum((Decimal(c) for _, t, c in charges if t != "total" and c[0].isdigit()), Decimal(0))
+
+    with psycopg.connect(saas["url"]) as conn:
+        lines = conn.execute("""SELECT charge_date, count(*), sum(billed_cost), min(service_category),
+                                       bool_or(charge_description like '%estimated%')
+                                FROM intermediate.int_focus_costs WHERE source_system = 'datadog_cost'
+                                GROUP BY 1 ORDER BY 1""").fetchall()
+        marts = dict(conn.execute("""SELECT charge_date, sum(billed_cost) FROM marts.fct_cost_daily
+                                     WHERE provider_name = 'Datadog' GROUP BY 1""").fetchall())
+    assert lines == [(date(2026, 10, 1), 4, parts(OCTOBER), "Management and Governance", False),
+                     (date(2026, 11, 1), 2, parts(NOVEMBER_ESTIMATE), "Management and Governance", True)]
+    assert parts(OCTOBER) == Decimal("2346.17") and parts(NOVEMBER_ESTIMATE) == Decimal("699.99")
+    assert marts == {date(2026, 10, 1): parts(OCTOBER), date(2026, 11, 1): parts(NOVEMBER_ESTIMATE)}

@@ -19,6 +19,7 @@
      'cost_grain': 'api_aggregate'},
     {'model': 'stg_github_billing__usage_items', 'source_system': 'github_billing', 'cost_grain': 'line_item'},
     {'model': 'stg_redis_cloud__subscription_costs', 'source_system': 'redis_cloud', 'cost_grain': 'line_item'},
+    {'model': 'stg_datadog_cost__charges', 'source_system': 'datadog_cost', 'cost_grain': 'line_item'},
 ] %}
 
 {{ union_cost_sources(cost_sources) }}
