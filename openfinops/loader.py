@@ -34,6 +34,7 @@ from psycopg.pq import Format
 
 from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
 from openfinops import run_log
+from openfinops.warehouse import serialised_ddl
 
 # Load metadata every raw row carries: (column, type).
 META = (("_source_id", "text"), ("_batch_id", "text"), ("_window_start", "timestamptz"),
@@ -98,8 +99,8 @@ def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "
     """Create the raw schema, the dataset tables and their slice indexes (if missing) and ``raw._rejects``, in a
     transaction of its own. Idempotent. When everything exists nothing is executed: ``CREATE INDEX IF NOT EXISTS``
     takes a SHARE lock on its table even when the index exists, and would wait for every load writing to it (and make
-    loads of other sources into the same table queue behind each other). Missing objects are created under an
-    advisory lock, so two first loads do not race on the catalog."""
+    loads of other sources into the same table queue behind each other). Missing objects are created one session at
+    a time (``warehouse.serialised_ddl``), so two first loads do not race on the catalog."""
     datasets = list(datasets)
     relations = [f"{schema}.{REJECTS_TABLE}"]
     for ds in datasets:
@@ -113,7 +114,7 @@ def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "
                     "AND NOT attisdropped", (rejects,))
         if present == len(relations) and cur.fetchone()[0] == 1:
             return
-        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"openfinops.loader.ddl:{schema}",))
+    with serialised_ddl(conn, f"openfinops.loader.ddl:{schema}") as cur:
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         for ds in datasets:
             cols = [sql.SQL("{} {}{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type),

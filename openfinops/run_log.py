@@ -33,6 +33,8 @@ from typing import Literal
 
 from psycopg import Connection, pq
 
+from openfinops.warehouse import serialised_ddl
+
 log = logging.getLogger(__name__)
 
 PipelineType = Literal["collect", "transform"]
@@ -82,13 +84,13 @@ _RELATIONS = ("ops.loads", "ops.loads_source_finished_idx", "ops.pipeline_runs")
 
 def ensure_tables(conn: Connection) -> None:
     """Create schema ``ops`` and its tables if missing (own transaction). When they all exist nothing is executed
-    (no DDL lock is taken while loads write); otherwise an advisory lock keeps concurrent collect runs from racing
-    on the catalog."""
+    (no DDL lock is taken while loads write); otherwise ``warehouse.serialised_ddl`` keeps concurrent collect runs
+    from racing on the catalog."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name", (list(_RELATIONS),))
         if cur.fetchone()[0] == len(_RELATIONS):
             return
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_DDL_LOCK,))
+    with serialised_ddl(conn, _DDL_LOCK) as cur:
         cur.execute(OPS_DDL)
 
 

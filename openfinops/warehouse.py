@@ -5,6 +5,9 @@ the CLI and tests connect with it, dbt gets its parts as ``OPENFINOPS_WH_*`` var
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from openfinops.config import ROOT
@@ -43,3 +46,26 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
 
 def dbt_executable() -> str:
     return os.environ.get("OPENFINOPS_DBT_BIN") or str(ROOT / ".venv" / "dbt" / "bin" / "dbt")
+
+
+@contextmanager
+def serialised_ddl(conn: Any, key: str) -> Iterator[Any]:
+    """Catalog changes one session at a time (two first loads, two collect runs creating ``raw`` / ``ops``): a
+    session-level advisory lock on ``key``, taken in a short transaction of its own, then a cursor in a *new*
+    transaction for the DDL. The new transaction matters: PostgreSQL reads other sessions' catalog changes at
+    transaction start, so inside the transaction that waited, a cached "schema raw does not exist" made
+    ``CREATE SCHEMA IF NOT EXISTS`` fail with a unique violation once the other session had created it. Call it on an
+    idle connection (each ``conn.transaction()`` then is a transaction, not a savepoint)."""
+    import psycopg
+
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            yield cur
+    finally:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        except psycopg.OperationalError:
+            pass  # the connection is gone, and its session lock with it
