@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.credentials import connection_fields
 from collectors.core.focus_schema import billing_periods
 from collectors.core.http_retry import RetryingHttp
 
@@ -121,16 +122,7 @@ class DatadogCostCollector(Collector):
     def _keys(self) -> tuple[str, str]:
         if "api_key" in self.clients:
             return self.clients["api_key"], self.clients["app_key"]
-        if not self.connection_id:
-            raise CollectorError(f"source {self.source_id}: no credentials: set connection_id (an Airflow "
-                                 f"connection: login = API key, password = application key)")
-        from airflow.providers.http.hooks.http import HttpHook
-
-        conn = HttpHook.get_connection(self.connection_id)
-        if not conn.login or not conn.password:
-            raise CollectorError(f"source {self.source_id}: connection {self.connection_id!r}: expected login "
-                                 f"(API key) and password (application key)")
-        return conn.login, conn.password
+        return connection_fields(self, "API key", "application key")
 
 
 def _check(charge: Any) -> tuple[str, str] | None:

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.credentials import connection_fields
 from collectors.core.focus_schema import billing_periods
 from collectors.core.http_retry import RetryingHttp, vendor_error
 
@@ -148,13 +149,4 @@ class GithubBillingCollector(Collector):
     def _token(self) -> str:
         if "token" in self.clients:
             return self.clients["token"]
-        if not self.connection_id:
-            raise CollectorError(f"source {self.source_id}: no credentials: set connection_id (an Airflow "
-                                 f"connection whose password is a GitHub token with billing read access)")
-        from airflow.providers.http.hooks.http import HttpHook
-
-        token = HttpHook.get_connection(self.connection_id).password
-        if not token:
-            raise CollectorError(f"source {self.source_id}: connection {self.connection_id!r} has no password "
-                                 f"(expected the GitHub token)")
-        return token
+        return connection_fields(self, None, "a GitHub token with billing read access")[1]

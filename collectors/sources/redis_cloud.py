@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
+from collectors.core.credentials import connection_fields
 from collectors.core.http_retry import RetryingHttp
 
 SUBSCRIPTION_PRICING = Dataset(
@@ -131,16 +132,7 @@ class RedisCloudCollector(Collector):
     def _keys(self) -> tuple[str, str]:
         if "api_key" in self.clients:
             return self.clients["api_key"], self.clients["secret_key"]
-        if not self.connection_id:
-            raise CollectorError(f"source {self.source_id}: no credentials: set connection_id (an Airflow "
-                                 f"connection: login = account API key, password = secret key)")
-        from airflow.providers.http.hooks.http import HttpHook
-
-        conn = HttpHook.get_connection(self.connection_id)
-        if not conn.login or not conn.password:
-            raise CollectorError(f"source {self.source_id}: connection {self.connection_id!r}: expected login "
-                                 f"(account API key) and password (secret key)")
-        return conn.login, conn.password
+        return connection_fields(self, "account API key", "secret key")
 
 
 def _check(item: Any) -> tuple[str, str] | None:

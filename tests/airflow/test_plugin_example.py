@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -112,9 +113,11 @@ class FocusApi:
 @pytest.fixture
 def site(tmp_path) -> Path:
     target = tmp_path / "site"
+    source = tmp_path / "src"  # a copy: building in place would leave build/ and *.egg-info in the repository
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     uv = Path(os.environ.get("OPENFINOPS_VENV_DIR", ROOT / ".venv")) / "uv" / "bin" / "uv"  # the project's installer
     proc = subprocess.run([str(uv), "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--offline",
-                           "--python", sys.executable, "--target", str(target), str(EXAMPLE)],
+                           "--python", sys.executable, "--target", str(target), str(source)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return target

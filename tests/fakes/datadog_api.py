@@ -10,10 +10,11 @@ import copy
 import json
 import threading
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import SHARED_DATA
+from tests.fakes.json_http import JsonHandler
 
 VENDOR_EXAMPLE = SHARED_DATA / "vendor-api" / "datadog-estimated-cost.json"
 API_KEY, APP_KEY = "dd-api-key", "dd-application-key-never-logged"
@@ -53,10 +54,7 @@ class DatadogApi:
         self.throttle = 0
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
@@ -74,16 +72,6 @@ class DatadogApi:
                     return self._send(404, '{"errors": ["Not found"]}')
                 month = query["start_month"][0][:7]
                 self._send(200, dumps({"data": source.get(month, [])}))
-
-            def _send(self, status: int, body: str, headers: dict | None = None) -> None:
-                payload = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

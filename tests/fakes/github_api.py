@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import SHARED_DATA
+from tests.fakes.json_http import JsonHandler
 
 VENDOR_EXAMPLE = SHARED_DATA / "vendor-api" / "github-billing-usage.json"
 
@@ -26,10 +27,7 @@ class GithubApi:
         self.gone = False  # answer 410 Gone (an organisation not on the enhanced billing platform)
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 api.requests.append(self.path)
@@ -52,16 +50,6 @@ class GithubApi:
                 query = parse_qs(url.query)
                 items = api.months.get((int(query["year"][0]), int(query["month"][0])), [])
                 self._send(200, '{"usageItems": [' + ", ".join(items) + "]}")
-
-            def _send(self, status: int, body, headers: dict | None = None) -> None:
-                payload = (body if isinstance(body, str) else json.dumps(body)).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

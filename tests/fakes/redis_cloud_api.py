@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from tests.conftest import SHARED_DATA
+from tests.fakes.json_http import JsonHandler
 
 VENDOR_SUBSCRIPTION = SHARED_DATA / "vendor-api" / "redis-cloud-subscription.json"
 API_KEY, SECRET_KEY = "redis-account-key", "redis-secret-never-logged"
@@ -28,10 +29,7 @@ class RedisCloudApi:
         self.throttle = 0
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 api.requests += 1
                 if (self.headers.get("x-api-key"), self.headers.get("x-api-secret-key")) != (API_KEY, SECRET_KEY):
@@ -43,16 +41,6 @@ class RedisCloudApi:
                     return self._send(429, {"error": {"type": "TOO_MANY_REQUESTS"}}, {"Retry-After": "0"})
                 self._send(200, {"accountId": 40131, "subscriptions": api.subscriptions,
                                  "_links": {"self": {"href": "https://api.redislabs.com/v1/subscriptions"}}})
-
-            def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"

@@ -60,3 +60,19 @@ def test_wrong_keys_fail_naming_the_source_and_the_status():
         with pytest.raises(CollectorError, match="source redis-test: list subscriptions: GET /v1/subscriptions "
                                                  "failed with HTTP 401"):
             list(bad.collect(SUBSCRIPTION_PRICING, TWO_DAYS))
+
+
+def test_credentials_come_from_the_airflow_connection_and_a_missing_field_is_named(monkeypatch):
+    import json
+
+    with RedisCloudApi(vendor_subscriptions()) as api:
+        monkeypatch.setenv("AIRFLOW_CONN_REDIS_T", json.dumps({"conn_type": "http", "login": API_KEY,
+                                                               "password": SECRET_KEY}))
+        ok = RedisCloudCollector("redis-test", {"api_url": api.url}, context={"connection_id": "redis_t"})
+        assert len(list(ok.collect(SUBSCRIPTION_PRICING, TWO_DAYS))) == 9  # 4 rows a day + the rejected item
+        monkeypatch.setenv("AIRFLOW_CONN_REDIS_T", json.dumps({"conn_type": "http", "password": SECRET_KEY}))
+        with pytest.raises(CollectorError, match=r"connection 'redis_t': expected login \(account API key\) and "
+                                                 r"password \(secret key\)"):
+            list(ok.collect(SUBSCRIPTION_PRICING, TWO_DAYS))
+    with pytest.raises(CollectorError, match="no credentials: set connection_id"):
+        list(RedisCloudCollector("redis-test", {}).collect(SUBSCRIPTION_PRICING, TWO_DAYS))
