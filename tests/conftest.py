@@ -137,3 +137,31 @@ def as_pg(argv: list[str], env: dict | None = None) -> subprocess.CompletedProce
     if os.geteuid() == 0:
         argv = ["runuser", "-u", PG_USER, "--", *argv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def databricks_raw_costs(url: str) -> list[dict]:
+    """Every Databricks usage record in raw with its cost, computed here from the two raw tables: quantity x the
+    price of the same source, SKU, cloud and unit valid at usage_start_time (effective_list.default, else default),
+    the price rows taken from their latest load. Raises if a record has no price."""
+    from decimal import Decimal
+
+    with psycopg.connect(url) as conn:
+        prices = conn.execute("""SELECT _source_id, sku_name, cloud, usage_unit, price_start_time, price_end_time,
+                                        pricing, currency_code, _loaded_at
+                                 FROM raw.databricks_billing_list_prices ORDER BY _loaded_at""").fetchall()
+        usage = conn.execute("""SELECT _source_id, record_id, account_id, workspace_id, sku_name, cloud, usage_unit,
+                                       usage_start_time, usage_quantity, billing_origin_product, custom_tags
+                                FROM raw.databricks_billing_usage""").fetchall()
+    latest = {}
+    for source, sku, cloud, unit, start, end, pricing, currency, _ in prices:  # later loads overwrite
+        price = (pricing.get("effective_list") or {}).get("default") or pricing["default"]
+        latest[(source, sku, cloud, unit, start)] = (end, Decimal(price), currency)
+    out = []
+    for source, record, account, workspace, sku, cloud, unit, start, quantity, product, tags in usage:
+        match = [(p, c) for (s, k, cl, u, begin), (end, p, c) in latest.items()
+                 if (s, k, cl, u) == (source, sku, cloud, unit) and begin <= start and (end is None or start < end)]
+        assert len(match) == 1, (source, record, match)
+        out.append({"source_id": source, "record_id": record, "account_id": account, "workspace_id": workspace,
+                    "usage_start_time": start, "billing_origin_product": product, "custom_tags": tags,
+                    "cost": quantity * match[0][0], "currency": match[0][1]})
+    return out

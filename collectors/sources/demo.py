@@ -9,7 +9,9 @@ What it produces (options ``datasets`` and ``providers`` select a subset):
   (negative), and one AWS Savings Plan: a monthly purchase (billed, not effective) whose amortised cost lands on the
   covered EC2 usage (effective, not billed); and hourly lines per GPU cluster node (``resource_id`` = the node id of
   ``node_metrics``, tag ``cluster``) on the cluster's provider.
-- ``databricks_usage``: ``system.billing.usage`` rows with the effective list price from ``system.billing.list_prices``.
+- ``databricks_usage``: Databricks' ``system.billing.usage`` and ``system.billing.list_prices`` rows, written to the
+  ``databricks_billing`` source's raw tables in its shape (the demo is a fake Databricks workspace: one staging
+  model per raw table serves both).
 - ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule.
 - ``node_metrics``: hourly samples for every node of every configured cluster (the last node of each cluster is parked,
   nearly idle, at weekends: the under-used capacity the infrastructure view shows).
@@ -30,6 +32,10 @@ from decimal import Decimal
 from typing import Any
 
 from collectors.core.base import Collector, Column, Dataset, Reject, Window
+
+# The demo impersonates these vendors: it writes their raw tables, so it uses their dataset definitions.
+from collectors.sources.databricks_billing import LIST_PRICES as DATABRICKS_LIST_PRICES
+from collectors.sources.databricks_billing import USAGE as DATABRICKS_USAGE
 
 EPOCH = date(2026, 1, 1)  # trend reference; any date works, before or after
 MICRO = Decimal("0.000001")
@@ -77,30 +83,6 @@ COST_LINE_ITEMS = Dataset(
         Column("commitment_discount_category", "text"),
         Column("commitment_discount_status", "text"),
         Column("tags", "jsonb"),
-    ),
-)
-
-DATABRICKS_USAGE = Dataset(
-    name="databricks_usage",
-    table="demo_databricks_usage",
-    time_column="usage_start_time",
-    columns=(
-        Column("record_id", "text", nullable=False),
-        Column("account_id", "text", nullable=False),
-        Column("workspace_id", "text", nullable=False),
-        Column("sku_name", "text", nullable=False),
-        Column("cloud", "text", nullable=False),
-        Column("usage_start_time", "timestamptz", nullable=False),
-        Column("usage_end_time", "timestamptz", nullable=False),
-        Column("usage_date", "date", nullable=False),
-        Column("usage_unit", "text", nullable=False),
-        Column("usage_quantity", "numeric", nullable=False),
-        Column("list_price", "numeric", nullable=False),
-        Column("currency_code", "text", nullable=False),
-        Column("custom_tags", "jsonb"),
-        Column("usage_metadata", "jsonb"),
-        Column("record_type", "text"),
-        Column("billing_origin_product", "text"),
     ),
 )
 
@@ -158,7 +140,20 @@ LLM_TRAINING_METRICS = Dataset(
     ),
 )
 
-ALL_DATASETS = (COST_LINE_ITEMS, DATABRICKS_USAGE, SNOWFLAKE_METERING_DAILY, NODE_METRICS, LLM_TRAINING_METRICS)
+# options.datasets names -> the raw tables each writes
+DATASET_GROUPS: dict[str, tuple[Dataset, ...]] = {
+    "cost_line_items": (COST_LINE_ITEMS,),
+    "databricks_usage": (DATABRICKS_USAGE, DATABRICKS_LIST_PRICES),
+    "snowflake_metering_daily": (SNOWFLAKE_METERING_DAILY,),
+    "node_metrics": (NODE_METRICS,),
+    "llm_training_metrics": (LLM_TRAINING_METRICS,),
+}
+ALL_DATASETS = tuple(d for group in DATASET_GROUPS.values() for d in group)
+DATABRICKS_ACCOUNT = "23e22ba4-87b9-4cc2-9770-d10b894b7118"
+DATABRICKS_PRICES_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+DATABRICKS_SKUS = (("PREMIUM_JOBS_COMPUTE", Decimal("0.15"), "JOBS"),
+                   ("PREMIUM_ALL_PURPOSE_COMPUTE", Decimal("0.55"), "ALL_PURPOSE"),
+                   ("PREMIUM_SQL_PRO_COMPUTE", Decimal("0.55"), "SQL"))
 
 # ---------------------------------------------------------------------------------------------------------------
 # The cost catalogue: who exists (accounts, services, regions, tags). Fixed; only daily figures vary.
@@ -328,13 +323,12 @@ class DemoCollector(Collector):
         self.scale = float(self.options.get("scale", 1))
         if self.scale <= 0:
             raise ValueError(f"source {self.source_id}: options.scale must be > 0, got {self.scale}")
-        names = self.options.get("datasets") or [d.name for d in ALL_DATASETS]
-        by_name = {d.name: d for d in ALL_DATASETS}
-        unknown = [n for n in names if n not in by_name]
+        names = self.options.get("datasets") or list(DATASET_GROUPS)
+        unknown = [n for n in names if n not in DATASET_GROUPS]
         if unknown:
             raise ValueError(f"source {self.source_id}: options.datasets has unknown {unknown}; "
-                             f"expected some of {sorted(by_name)}")
-        self._datasets = tuple(by_name[n] for n in names)
+                             f"expected some of {sorted(DATASET_GROUPS)}")
+        self._datasets = tuple(d for n in names for d in DATASET_GROUPS[n])
         providers = self.options.get("providers") or list(PROVIDERS)
         unknown = [p for p in providers if p not in PROVIDERS]
         if unknown:
@@ -348,13 +342,16 @@ class DemoCollector(Collector):
         return self._datasets
 
     def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
+        if dataset is DATABRICKS_LIST_PRICES:
+            yield from self._databricks_prices(window)
+            return
         generate = {
-            "cost_line_items": self._cost_day,
-            "databricks_usage": self._databricks_day,
-            "snowflake_metering_daily": self._snowflake_day,
-            "node_metrics": self._node_metrics_day,
-            "llm_training_metrics": self._training_day,
-        }[dataset.name]
+            COST_LINE_ITEMS.table: self._cost_day,
+            DATABRICKS_USAGE.table: self._databricks_day,
+            SNOWFLAKE_METERING_DAILY.table: self._snowflake_day,
+            NODE_METRICS.table: self._node_metrics_day,
+            LLM_TRAINING_METRICS.table: self._training_day,
+        }[dataset.table]
         position = dataset.column_names.index(dataset.time_column)
         for day in window.days():
             for record in generate(day):
@@ -470,21 +467,35 @@ class DemoCollector(Collector):
 
     # -- data platforms --------------------------------------------------------------------------------------------
     def _databricks_day(self, day: date) -> Iterator[tuple]:
+        """``system.billing.usage`` rows (DBUs per workspace, SKU and 6-hour block), as the collector reads them."""
         rng = random.Random(_stable_int(self.seed, "databricks", day.isoformat()))
-        skus = (("PREMIUM_JOBS_COMPUTE", Decimal("0.15"), "JOBS"),
-                ("PREMIUM_ALL_PURPOSE_COMPUTE", Decimal("0.55"), "ALL_PURPOSE"),
-                ("PREMIUM_SQL_PRO_COMPUTE", Decimal("0.55"), "SQL"))
         workspaces = (("1234567890123456", "data"), ("6543210987654321", "ml"))
         factor = _day_factor(day)
         for ws, team in workspaces:
-            for sku, price, product in skus:
+            for sku, _price, product in DATABRICKS_SKUS:
                 for hour in (0, 6, 12, 18):
                     dbus = Decimal(int(rng.uniform(20, 160) * factor * 10_000)).scaleb(-4)
-                    yield (str(_uuid_from(self.seed, ws, sku, day, hour)), "23e22ba4-87b9-4cc2-9770-d10b894b7118",
-                           ws, sku, "AWS", _utc(day, hour), _utc(day, hour) + timedelta(hours=6), day, "DBU", dbus,
-                           price, "USD", json.dumps({"Team": team.upper() if hour == 6 else team, "env": "prod"}),
-                           json.dumps({"cluster_id": f"0101-{ws[-4:]}-{product.lower()}", "job_id": None}),
-                           "ORIGINAL", product)
+                    start = _utc(day, hour)
+                    yield DATABRICKS_USAGE.row(
+                        record_id=str(_uuid_from(self.seed, ws, sku, day, hour)), account_id=DATABRICKS_ACCOUNT,
+                        workspace_id=ws, sku_name=sku, cloud="AWS", usage_start_time=start,
+                        usage_end_time=start + timedelta(hours=6), usage_date=day,
+                        custom_tags=json.dumps({"Team": team.upper() if hour == 6 else team, "env": "prod"}),
+                        usage_unit="DBU", usage_quantity=dbus,
+                        usage_metadata=json.dumps({"cluster_id": f"0101-{ws[-4:]}-{product.lower()}",
+                                                   "job_id": None}),
+                        identity_metadata=json.dumps({"run_as": f"{team}-pipelines@example.com"}),
+                        record_type="ORIGINAL", ingestion_date=day, billing_origin_product=product,
+                        product_features=json.dumps({"is_serverless": False}), usage_type="COMPUTE_TIME")
+
+    def _databricks_prices(self, window: Window) -> Iterator[tuple]:
+        """``system.billing.list_prices``: one open-ended price per SKU, read for every window (as the collector)."""
+        for sku, price, _product in DATABRICKS_SKUS:
+            pricing = json.dumps({"default": str(price), "effective_list": {"default": str(price)}})
+            yield DATABRICKS_LIST_PRICES.row(
+                window_start=window.start, price_start_time=DATABRICKS_PRICES_FROM, price_end_time=None,
+                account_id=DATABRICKS_ACCOUNT, sku_name=sku, cloud="AWS", currency_code="USD", usage_unit="DBU",
+                pricing=pricing)
 
     def _snowflake_day(self, day: date) -> Iterator[tuple]:
         rng = random.Random(_stable_int(self.seed, "snowflake", day.isoformat()))

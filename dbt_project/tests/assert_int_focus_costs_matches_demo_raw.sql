@@ -1,9 +1,10 @@
--- Money identity for the demo sources: billed and effective cost per provider and UTC day of the demo lines in
--- int_focus_costs equal the raw landing tables computed straight from source() (no staging logic). From there
+-- Money identity for the demo sources and Databricks: billed and effective cost per provider and UTC day of their
+-- lines in int_focus_costs equal the raw landing tables computed straight from source() (no staging logic). From there
 -- to fct_cost_daily the sums_match tests on fct_cost_daily carry the identity (all sources). Other sources have
 -- their own identities (sums_match against their staging; pytest reconciles them with the vendor files).
 --   cloud FOCUS lines: sum(billed_cost) / sum(effective_cost)
---   Databricks: sum(usage_quantity x list_price)
+--   Databricks (demo or real): sum(usage_quantity x the price valid at usage_start_time), the price rows taken
+--     from their latest load
 --   Snowflake: sum(credits_billed x credit_price)
 -- Fails with every (provider, day) that differs by more than a micro-unit (rows are returned).
 with
@@ -20,10 +21,26 @@ raw_costs as (
 
     select
         'Databricks' as provider_name,
-        cast(usage_start_time at time zone 'UTC' as date) as charge_date,
-        usage_quantity * list_price as billed_cost,
-        usage_quantity * list_price as effective_cost
-    from {{ source('demo', 'demo_databricks_usage') }}
+        cast(usage_record.usage_start_time at time zone 'UTC' as date) as charge_date,
+        usage_record.usage_quantity * price.unit_price as billed_cost,
+        usage_record.usage_quantity * price.unit_price as effective_cost
+    from {{ source('databricks_billing', 'databricks_billing_usage') }} as usage_record
+    inner join lateral (
+        select
+            cast(
+                coalesce(lp.pricing -> 'effective_list' ->> 'default', lp.pricing ->> 'default') as numeric
+            ) as unit_price
+        from {{ source('databricks_billing', 'databricks_billing_list_prices') }} as lp
+        where
+            lp._source_id = usage_record._source_id
+            and lp.sku_name = usage_record.sku_name
+            and lp.cloud = usage_record.cloud
+            and lp.usage_unit = usage_record.usage_unit
+            and lp.price_start_time <= usage_record.usage_start_time
+            and (lp.price_end_time is null or usage_record.usage_start_time < lp.price_end_time)
+        order by lp._loaded_at desc
+        limit 1
+    ) as price on true
 
     union all
 
@@ -52,7 +69,7 @@ mart_daily as (
         sum(billed_cost) as billed_cost,
         sum(effective_cost) as effective_cost
     from {{ ref('int_focus_costs') }}
-    where source_system in ('demo', 'demo_databricks', 'demo_snowflake')
+    where source_system in ('demo', 'databricks_billing', 'demo_snowflake')
     group by provider_name, charge_date
 )
 

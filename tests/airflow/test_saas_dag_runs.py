@@ -1,7 +1,7 @@
-"""SaaS sources from one config file through their real collect DAGs (``dag.test`` in a process of its own, with
-the Airflow connections from the environment) and one `openfinops transform` (sync-config + real `dbt build`)
-into `marts.fct_cost_daily`, against local fakes of the vendors in their wire format. Expected figures are Decimal
-sums of the fixtures, computed here (never by the collectors or dbt)."""
+"""SaaS and data-platform sources from one config file through their real collect DAGs (``dag.test`` in a process
+of its own, with the Airflow connections from the environment) and one `openfinops transform` (sync-config + real
+`dbt build`) into `marts.fct_cost_daily`, against local fakes of the vendors in their wire format. Expected figures
+are Decimal sums of the fixtures, computed here (never by the collectors or dbt)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg
@@ -19,10 +19,13 @@ import yaml
 
 from tests.airflow.conftest import own_airflow_home
 from tests.conftest import ROOT, create_database, drop_database, run_cli
+from tests.fakes.databricks_api import TOKEN as DATABRICKS_TOKEN
+from tests.fakes.databricks_api import WAREHOUSE, DatabricksApi, list_prices, unit_price, usage_rows
 from tests.fakes.datadog_api import API_KEY as DD_API_KEY
 from tests.fakes.datadog_api import APP_KEY as DD_APP_KEY
 from tests.fakes.datadog_api import NOVEMBER_ESTIMATE, OCTOBER, DatadogApi, standard_api
 from tests.fakes.github_api import BAD, COPILOT, MACOS, TOKEN, GithubApi, vendor_items
+from tests.fakes.mongodb_atlas_api import ORG, PRIVATE_KEY, PUBLIC_KEY, AtlasApi, october_invoices
 from tests.fakes.redis_cloud_api import API_KEY, SECRET_KEY, RedisCloudApi, vendor_subscriptions
 
 RUN = """
@@ -36,6 +39,7 @@ for dag_id, logical_date in zip(sys.argv[2::2], sys.argv[3::2]):
     print("RESULT", dag_id, run.state, run.run_id)
 """
 GITHUB_ITEMS = [*vendor_items(), COPILOT, MACOS, BAD]
+DATABRICKS_BAD = dict(usage_rows()[1], record_id="rec-bad", usage_quantity="12,5")
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +47,10 @@ def saas(airflow_db, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("saas")
     url = create_database("ofo_saas")
     with GithubApi(TOKEN, "GitHub") as github, RedisCloudApi(vendor_subscriptions()) as redis, \
-            standard_api(DatadogApi()) as datadog:
+            standard_api(DatadogApi()) as datadog, DatabricksApi(chunk_rows=4) as databricks, \
+            AtlasApi(october_invoices()) as atlas:
         github.months[(2023, 8)] = GITHUB_ITEMS
+        databricks.usage, databricks.list_prices = [*usage_rows(), DATABRICKS_BAD], list_prices()
         config = tmp / "openfinops.yaml"
         config.write_text(yaml.safe_dump({"sources": [
             {"id": "github-org", "type": "github_billing", "connection_id": "github_billing",
@@ -54,6 +60,10 @@ def saas(airflow_db, tmp_path_factory):
              "options": {"api_url": redis.url}},
             {"id": "datadog-parent", "type": "datadog_cost", "connection_id": "datadog_billing",
              "max_reject_ratio": 0.5, "options": {"api_url": datadog.url}},
+            {"id": "databricks-acme", "type": "databricks_billing", "connection_id": "databricks_billing",
+             "max_reject_ratio": 0.5, "options": {"warehouse_id": WAREHOUSE}},
+            {"id": "atlas-acme", "type": "mongodb_atlas", "connection_id": "mongodb_atlas", "max_reject_ratio": 0.5,
+             "options": {"org_id": ORG, "api_url": atlas.url}},
         ]}))
         env = os.environ | own_airflow_home(tmp / "airflow") | {
             "PYTHONPATH": str(ROOT), "OPENFINOPS_CONFIG": str(config),
@@ -61,17 +71,22 @@ def saas(airflow_db, tmp_path_factory):
             "AIRFLOW_CONN_GITHUB_BILLING": json.dumps({"conn_type": "http", "password": TOKEN}),
             "AIRFLOW_CONN_REDIS_CLOUD": json.dumps({"conn_type": "http", "login": API_KEY, "password": SECRET_KEY}),
             "AIRFLOW_CONN_DATADOG_BILLING": json.dumps({"conn_type": "http", "login": DD_API_KEY,
-                                                        "password": DD_APP_KEY})}
+                                                        "password": DD_APP_KEY}),
+            "AIRFLOW_CONN_DATABRICKS_BILLING": json.dumps(databricks.connection()),
+            "AIRFLOW_CONN_MONGODB_ATLAS": json.dumps({"conn_type": "http", "login": PUBLIC_KEY,
+                                                     "password": PRIVATE_KEY})}
         proc = subprocess.run([sys.executable, "-c", RUN, str(ROOT / "dags"),
                                "collect_github-org", "2023-08-21T00:00:00+00:00",
                                "collect_redis-prod", "2026-11-03T00:00:00+00:00",
-                               "collect_datadog-parent", "2026-11-03T00:00:00+00:00"],
+                               "collect_datadog-parent", "2026-11-03T00:00:00+00:00",
+                               "collect_databricks-acme", "2026-10-17T00:00:00+00:00",
+                               "collect_atlas-acme", "2026-10-20T00:00:00+00:00"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     results = {line.split()[1]: line.split()[2:] for line in proc.stdout.splitlines() if line.startswith("RESULT")}
     assert {dag: r[0] for dag, r in results.items()} == {
-        "collect_github-org": "success", "collect_redis-prod": "success", "collect_datadog-parent": "success"
-    }, output[-6000:]
+        "collect_github-org": "success", "collect_redis-prod": "success", "collect_datadog-parent": "success",
+        "collect_databricks-acme": "success", "collect_atlas-acme": "success"}, output[-6000:]
     run_cli("--config", str(config), "transform", "--select", "+fct_cost_daily", "--indirect-selection", "cautious",
             "--target-path", str(tmp / "dbt-target"), url=url)
     yield {"url": url, "output": output, "runs": {dag: r[1] for dag, r in results.items()}}
@@ -83,7 +98,10 @@ def test_no_credential_reaches_logs_or_raw_tables(saas):
         dump = "".join(map(str, conn.execute("SELECT * FROM raw.github_billing_usage_items").fetchall()))
         dump += "".join(map(str, conn.execute("SELECT * FROM raw.redis_cloud_subscription_pricing").fetchall()))
         dump += "".join(map(str, conn.execute("SELECT * FROM raw.datadog_cost_charges").fetchall()))
-    for secret in (TOKEN, SECRET_KEY, DD_APP_KEY):
+        dump += "".join(map(str, conn.execute("SELECT * FROM raw.databricks_billing_usage").fetchall()))
+        dump += "".join(map(str, conn.execute("SELECT * FROM raw.mongodb_atlas_line_items").fetchall()))
+        dump += "".join(map(str, conn.execute("SELECT * FROM raw._rejects").fetchall()))
+    for secret in (TOKEN, SECRET_KEY, DD_APP_KEY, DATABRICKS_TOKEN, "presignedsecret", PRIVATE_KEY):
         assert secret not in saas["output"] and secret not in dump
 
 
@@ -147,3 +165,64 @@ def test_datadog_cost_is_the_vendors_monthly_cost_counted_once(saas):
                      (date(2026, 11, 1), 2, parts(NOVEMBER_ESTIMATE), "Management and Governance", True)]
     assert parts(OCTOBER) == Decimal("2346.17") and parts(NOVEMBER_ESTIMATE) == Decimal("699.99")
     assert marts == {date(2026, 10, 1): parts(OCTOBER), date(2026, 11, 1): parts(NOVEMBER_ESTIMATE)}
+
+
+def test_databricks_cost_is_usage_times_the_price_valid_at_the_time_to_the_cent(saas):
+    """The run of Oct 17 2026 loads Oct 16 and its 3 days of look-back (Oct 13-16). Each record costs its quantity x
+    the effective list price of its SKU and cloud valid at its start (looked up in the fixture here): the docs'
+    promotional 0.07 before Oct 15 00:00 UTC, 0.12 from then; the retraction cancels its original and the
+    restatement counts; the AZURE price of the same SKU is never used; the malformed row is in raw._rejects."""
+    start, end = datetime(2026, 10, 13, tzinfo=UTC), datetime(2026, 10, 17, tzinfo=UTC)
+    expected: dict[date, Decimal] = defaultdict(Decimal)
+    for row in usage_rows():
+        if start <= row["usage_start_time"] < end:
+            expected[row["usage_date"]] += row["usage_quantity"] * unit_price(row["sku_name"], "AWS",
+                                                                              row["usage_start_time"])
+    with psycopg.connect(saas["url"]) as conn:
+        raw = conn.execute("SELECT count(*), min(_batch_id) FROM raw.databricks_billing_usage").fetchone()
+        rejects = conn.execute("SELECT record_ref, field FROM raw._rejects WHERE _source_id = 'databricks-acme'"
+                               ).fetchall()
+        lines = conn.execute("""SELECT provider_name, publisher_name, invoice_issuer_name, service_name,
+                                       service_category, billing_currency, count(*), sum(billed_cost),
+                                       count(*) filter (where charge_class = 'Correction')
+                                FROM intermediate.int_focus_costs WHERE source_system = 'databricks_billing'
+                                GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 4""").fetchall()
+        marts = dict(conn.execute("""SELECT charge_date, sum(billed_cost) FROM marts.fct_cost_daily
+                                     WHERE provider_name = 'Databricks' GROUP BY 1""").fetchall())
+    assert raw == (8, saas["runs"]["collect_databricks-acme"])
+    assert rejects == [("system.billing.usage record_id rec-bad", "usage_quantity")]
+    assert [line[:7] for line in lines] == [
+        ("Databricks", "Databricks", "Databricks", "Databricks All-Purpose Compute", "Analytics", "USD", 3),
+        ("Databricks", "Databricks", "Databricks", "Databricks Jobs", "Analytics", "USD", 5)]
+    assert lines[1][8] == 2  # the retraction and the restatement
+    assert marts == dict(expected)
+    assert expected[date(2026, 10, 14)] == Decimal("12.2500") * Decimal("0.07") + Decimal("64.0000") * Decimal("0.15")
+    assert expected[date(2026, 10, 15)] == Decimal("100.0000") * Decimal("0.12")
+
+
+def test_mongodb_atlas_cost_is_the_invoice_lines_net_of_discount_to_the_cent(saas):
+    """The run of Oct 20 2026 replaces October (whole months): every well-formed line item of October's invoice,
+    billed = (totalPriceCents - discountCents) / 100 per day, computed here from the fixture's JSON; the M30
+    cluster (a three-node replica set) costs 24 x $0.54 = $12.96 a day, not three times that."""
+    invoice = next(i for i in october_invoices() if i["statusName"] == "CLOSED")
+    expected: dict[date, Decimal] = defaultdict(Decimal)
+    for item in invoice["lineItems"]:
+        if isinstance(item["quantity"], str):
+            continue  # the malformed one
+        cents = Decimal(item["totalPriceCents"]) - Decimal(item.get("discountCents", 0))
+        expected[date.fromisoformat(item["startDate"][:10])] += cents / 100
+    with psycopg.connect(saas["url"]) as conn:
+        rejects = conn.execute("SELECT field FROM raw._rejects WHERE _source_id = 'atlas-acme'").fetchall()
+        lines = conn.execute("""SELECT service_category, count(*), sum(billed_cost), sum(list_cost)
+                                FROM intermediate.int_focus_costs WHERE source_system = 'mongodb_atlas'
+                                GROUP BY 1 ORDER BY 1""").fetchall()
+        marts = dict(conn.execute("""SELECT charge_date, sum(billed_cost) FROM marts.fct_cost_daily
+                                     WHERE provider_name = 'MongoDB' GROUP BY 1""").fetchall())
+        m30 = conn.execute("""SELECT DISTINCT billed_cost FROM intermediate.int_focus_costs
+                              WHERE source_system = 'mongodb_atlas' AND sku_id = 'ATLAS_AWS_INSTANCE_M30'""").fetchall()
+    assert rejects == [("quantity",)]
+    assert lines == [("Databases", 3, Decimal("38.88"), Decimal("38.88")),
+                     ("Networking", 1, Decimal("0.21"), Decimal("0.21")),
+                     ("Storage", 1, Decimal("10.00"), Decimal("12.05"))]
+    assert m30 == [(Decimal("12.96"),)]
+    assert marts == dict(expected)

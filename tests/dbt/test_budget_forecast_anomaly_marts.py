@@ -24,7 +24,7 @@ import yaml
 
 from collectors.sources.demo import EPOCH, PROVIDERS
 from openfinops.config import load_config
-from tests.conftest import ROOT, create_database, drop_database, run_cli
+from tests.conftest import ROOT, create_database, databricks_raw_costs, drop_database, run_cli
 
 START = date(2026, 6, 1)
 END = date(2026, 11, 2)  # exclusive: the latest charge_date is 2026-11-01
@@ -112,12 +112,11 @@ def raw_lines(url) -> list[Line]:
         lowered = {k.lower(): v for k, v in (tags or {}).items()}
         lines.append(Line(start.astimezone(UTC).date(), provider, sub or "n/a", service, category, cost,
                           _team(lowered), lowered))
-    for start, workspace, product, qty, price, tags in fetch(url, """
-            SELECT usage_start_time, workspace_id, billing_origin_product, usage_quantity, list_price, custom_tags
-            FROM raw.demo_databricks_usage"""):
-        lowered = {k.lower(): v for k, v in (tags or {}).items()}
-        lines.append(Line(start.astimezone(UTC).date(), "Databricks", workspace, f"databricks:{product}", "Usage",
-                          qty * price, _team(lowered), lowered))
+    for usage in databricks_raw_costs(url):
+        lowered = {k.lower(): v for k, v in (usage["custom_tags"] or {}).items()}
+        lines.append(Line(usage["usage_start_time"].astimezone(UTC).date(), "Databricks", usage["workspace_id"],
+                          f"databricks:{usage['billing_origin_product']}", "Usage", usage["cost"], _team(lowered),
+                          lowered))
     for day, account, service_type, credits, price in fetch(url, """
             SELECT usage_date, account_name, service_type, credits_billed, credit_price
             FROM raw.demo_snowflake_metering_daily"""):

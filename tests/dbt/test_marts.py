@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import psycopg
 
 from collectors.sources.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, TEAMS
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, databricks_raw_costs, run_cli
 
 CLOUDS = ("AWS", "Microsoft Azure", "Google Cloud")
 
@@ -30,11 +30,10 @@ def raw_costs_by_provider_day(url) -> dict:
         acc[0] += billed
         acc[1] += effective
         acc[2] += list_cost
-    for start, qty, price in fetch(url, "SELECT usage_start_time, usage_quantity, list_price "
-                                        "FROM raw.demo_databricks_usage"):
-        acc = out[("Databricks", start.astimezone(UTC).date())]
+    for usage in databricks_raw_costs(url):
+        acc = out[("Databricks", usage["usage_start_time"].astimezone(UTC).date())]
         for i in range(3):
-            acc[i] += qty * price
+            acc[i] += usage["cost"]
     for day, credits, price in fetch(url, "SELECT usage_date, credits_billed, credit_price "
                                           "FROM raw.demo_snowflake_metering_daily"):
         acc = out[("Snowflake", day)]

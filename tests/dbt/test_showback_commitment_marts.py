@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from collectors.sources.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, SAVINGS_PLAN_SUB_ACCOUNT, TEAMS
+from tests.conftest import databricks_raw_costs
 
 CENT = Decimal("0.01")
 UNALLOCATED = "unallocated"
@@ -98,13 +99,11 @@ def raw_lines(url: str) -> list[Line]:
                    tags, billing_currency, charge_category, pricing_category, commitment_discount_id,
                    commitment_discount_status, billed_cost, effective_cost, list_cost, contracted_cost
             FROM raw.demo_cost_line_items""")]
-    for start, account, workspace, source, tags, currency, qty, price in fetch(url, """
-            SELECT usage_start_time, account_id, workspace_id, _source_id, custom_tags, currency_code, usage_quantity,
-                   list_price
-            FROM raw.demo_databricks_usage"""):
-        cost = qty * price
-        lines.append(Line(start.astimezone(UTC).date(), "Databricks", account, workspace, None, source,
-                          as_dict(tags), currency, "Usage", "Standard", None, None, cost, cost, cost, cost))
+    for usage in databricks_raw_costs(url):
+        cost = usage["cost"]
+        lines.append(Line(usage["usage_start_time"].astimezone(UTC).date(), "Databricks", usage["account_id"],
+                          usage["workspace_id"], None, usage["source_id"], as_dict(usage["custom_tags"]),
+                          usage["currency"], "Usage", "Standard", None, None, cost, cost, cost, cost))
     for day, account, organisation, source, currency, credits, price in fetch(url, """
             SELECT usage_date, account_name, organization_name, _source_id, currency, credits_billed, credit_price
             FROM raw.demo_snowflake_metering_daily"""):

@@ -6,6 +6,7 @@ load replaces the window exactly once."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -300,11 +301,15 @@ def own_cluster():
 
     base = Path(tempfile.mkdtemp(prefix="ofo-restart-"))
     os.chmod(base, 0o777)
-    bins, data, port = bindir(), base / "data", "54412"
+    with socket.socket() as probe:  # a free port now (a fixed one may be held by another test run's cluster)
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    bins, data = bindir(), base / "data"
     assert as_pg([str(bins / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]).returncode == 0
     ctl = [str(bins / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
            f"-p {port} -c listen_addresses=127.0.0.1 -k {base}"]
-    assert as_pg([*ctl, "start"]).returncode == 0
+    started = as_pg([*ctl, "start"])
+    assert started.returncode == 0, started.stderr + (base / "log").read_text(errors="replace")
     yield {"url": f"postgresql://postgres@127.0.0.1:{port}/postgres", "ctl": ctl}
     as_pg([*ctl, "-m", "immediate", "stop"])
     shutil.rmtree(base, ignore_errors=True)

@@ -12,6 +12,7 @@ from collectors.core.registry import collector_class
 from collectors.sources.demo import (
     ALL_DATASETS,
     COST_LINE_ITEMS,
+    DATABRICKS_LIST_PRICES,
     SAVINGS_PLAN_ID,
     SAVINGS_PLAN_MONTHLY_MICRO,
     DemoCollector,
@@ -42,6 +43,11 @@ def test_deterministic_and_window_additive():
     for ds in ALL_DATASETS:
         whole = rows(c1, ds, date(2026, 10, 30), date(2026, 11, 2))
         assert whole == rows(c2, ds, date(2026, 10, 30), date(2026, 11, 2)), ds.name
+        if ds is DATABRICKS_LIST_PRICES:  # the price list as read for a window: the same prices, stamped with it
+            part = rows(c2, ds, date(2026, 10, 31), date(2026, 11, 2))
+            assert [r[1:] for r in part] == [r[1:] for r in whole] and {r[0] for r in part} == {
+                datetime(2026, 10, 31, tzinfo=UTC)}
+            continue
         parts = rows(c2, ds, date(2026, 10, 30), date(2026, 10, 31)) + rows(c2, ds, date(2026, 10, 31),
                                                                                date(2026, 11, 2))
         assert parts == whole, f"{ds.name}: two windows must give exactly the rows of the whole window"

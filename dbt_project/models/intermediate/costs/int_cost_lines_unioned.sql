@@ -6,7 +6,8 @@
 {%- set cost_sources = [
     {'model': 'stg_demo__cost_line_items', 'source_system': 'demo', 'cost_grain': 'line_item',
      'key': 'cost_line_item_key'},
-    {'model': 'int_databricks_costs_conformed', 'source_system': 'demo_databricks', 'cost_grain': 'line_item'},
+    {'model': 'int_databricks_costs_conformed', 'source_system': 'databricks_billing',
+     'cost_grain': 'line_item'},
     {'model': 'int_snowflake_costs_conformed', 'source_system': 'demo_snowflake', 'cost_grain': 'line_item'},
     {'model': 'int_focus_file_costs_conformed', 'source_system': 'focus_file', 'cost_grain': 'line_item'},
     {'model': 'int_aws_data_export_cur2_costs_conformed', 'source_system': 'aws_data_export_cur2',
@@ -20,6 +21,7 @@
     {'model': 'stg_github_billing__usage_items', 'source_system': 'github_billing', 'cost_grain': 'line_item'},
     {'model': 'stg_redis_cloud__subscription_costs', 'source_system': 'redis_cloud', 'cost_grain': 'line_item'},
     {'model': 'stg_datadog_cost__charges', 'source_system': 'datadog_cost', 'cost_grain': 'line_item'},
+    {'model': 'stg_mongodb_atlas__line_items', 'source_system': 'mongodb_atlas', 'cost_grain': 'line_item'},
 ] %}
 
 {{ union_cost_sources(cost_sources) }}

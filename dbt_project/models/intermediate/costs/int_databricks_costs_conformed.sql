@@ -1,11 +1,34 @@
 -- Databricks billable usage conformed to the FOCUS cost columns.
 -- Grain: one row per usage record (source_id x record_id).
--- Cost is usage_quantity x list_price from system.billing.list_prices, so billed = effective = list = contracted:
--- a list-price figure (negotiated discounts are not in system tables), labelled pricing_category 'Standard'.
+-- Cost is usage_quantity x the list price valid at usage_start_time (system.billing.list_prices of the same
+-- source, SKU, cloud and unit), so billed = effective = list = contracted: a list-price figure (negotiated
+-- discounts are not in the system tables), labelled pricing_category 'Standard'. A usage record with no price
+-- gets a null cost, which fails the build (not_null on billed_cost): a bill is never silently short.
+-- Invoice issuer: Azure Databricks is billed on the Azure invoice (Microsoft); on AWS and GCP, Databricks.
 with
 
+usage_records as (
+    select * from {{ ref('stg_databricks_billing__usage') }}
+),
+
+prices as (
+    select * from {{ ref('stg_databricks_billing__list_prices') }}
+),
+
 usage as (
-    select * from {{ ref('stg_demo__databricks_usage') }}
+    select
+        usage_records.*,
+        prices.unit_price as list_price,
+        prices.currency_code
+    from usage_records
+    left join prices
+        on
+            usage_records.source_id = prices.source_id
+            and usage_records.sku_name = prices.sku_name
+            and usage_records.cloud = prices.cloud
+            and usage_records.usage_unit = prices.usage_unit
+            and usage_records.usage_start_time >= prices.price_start_time
+            and (prices.price_end_time is null or usage_records.usage_start_time < prices.price_end_time)
 ),
 
 service_mapping as (
@@ -26,7 +49,7 @@ conformed as (
 
         cast('Databricks' as text) as provider_name,
         cast('Databricks' as text) as publisher_name,
-        cast('Databricks' as text) as invoice_issuer_name,
+        case when usage.cloud = 'AZURE' then 'Microsoft' else 'Databricks' end as invoice_issuer_name,
         usage.account_id as billing_account_id,
         cast(null as text) as billing_account_name,
         usage.workspace_id as sub_account_id,

@@ -1,9 +1,9 @@
--- One row per Databricks billable usage record (system.billing.usage), latest load wins.
+-- Databricks billable usage (system.billing.usage), latest load wins.
 -- Grain: source_id x record_id.
 with
 
 source as (
-    select * from {{ source('demo', 'demo_databricks_usage') }}
+    select * from {{ source('databricks_billing', 'databricks_billing_usage') }}
 ),
 
 ranked as (
@@ -29,20 +29,22 @@ renamed as (
         cast(sku_name as text) as sku_name,
         cast(cloud as text) as cloud,
         cast(billing_origin_product as text) as billing_origin_product,
+        cast(usage_type as text) as usage_type,
         cast(record_type as text) as record_type,
         cast(usage_start_time as timestamptz) as usage_start_time,
         cast(usage_end_time as timestamptz) as usage_end_time,
         cast(usage_date as date) as usage_date,
+        cast(ingestion_date as date) as ingestion_date,
 
-        -- quantities and price (list price per usage_unit, in currency_code)
+        -- quantity (in usage_unit; priced from list_prices)
         cast(usage_unit as text) as usage_unit,
         cast(usage_quantity as numeric) as usage_quantity,
-        cast(list_price as numeric) as list_price,
-        cast(currency_code as text) as currency_code,
 
         -- semi-structured
         cast(custom_tags as jsonb) as custom_tags,
         cast(usage_metadata as jsonb) as usage_metadata,
+        cast(identity_metadata as jsonb) as identity_metadata,
+        cast(product_features as jsonb) as product_features,
 
         -- load metadata
         cast(_batch_id as text) as batch_id,

@@ -1,0 +1,144 @@
+"""A local MongoDB Atlas Admin API v2 for invoices, in its wire format: HTTP digest authentication (RFC 7616, MD5,
+qop=auth: a request without a valid digest gets 401 with a ``WWW-Authenticate: Digest`` challenge, as Atlas
+answers), the versioned media type ``application/vnd.atlas.2023-01-01+json`` required,
+``GET /api/atlas/v2/orgs/{orgId}/invoices?pageNum=&itemsPerPage=`` -> ``{"results": [...], "totalCount": n}`` and
+``GET /api/atlas/v2/orgs/{orgId}/invoices/{invoiceId}`` -> the invoice with ``lineItems``. Invoices are built
+from the schema of ``../shared/data/vendor-api/mongodb-atlas-invoice.json`` (field names and types of the Atlas
+SDK's BillingInvoice / InvoiceLineItem), with the values a test sets."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import secrets
+import threading
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from tests.conftest import SHARED_DATA
+from tests.fakes.json_http import JsonHandler
+
+SCHEMA = SHARED_DATA / "vendor-api" / "mongodb-atlas-invoice.json"
+PUBLIC_KEY = "abcdefgh"
+PRIVATE_KEY = "2d3c1c5e-0000-4000-8000-privatekeytest"
+ORG = "5980cfdf0b6d97029d82f86e"
+REALM = "MMS Public API"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # the digest scheme's own hash
+
+
+def invoice(invoice_id: str, start: str, end: str, status: str, items: list[dict]) -> dict:
+    """An invoice in the documented schema: every field of the schema file present, values from the test."""
+    body = json.loads(SCHEMA.read_text())
+    template = body["lineItems"][0]
+    lines = []
+    for item in items:
+        line = copy.deepcopy(template)
+        line.update({"discountCents": None, "percentDiscount": None, "tierLowerBound": None, "tierUpperBound": None,
+                     "note": None, "stitchAppName": None, "tags": {}, "created": end})
+        line.update(item)
+        lines.append({k: v for k, v in line.items() if v is not None})
+    subtotal = sum(int(line["totalPriceCents"]) - int(line.get("discountCents", 0)) for line in lines
+                   if isinstance(line["totalPriceCents"], int))
+    body.update({"id": invoice_id, "orgId": ORG, "startDate": start, "endDate": end, "statusName": status,
+                 "created": start, "updated": end, "subtotalCents": subtotal, "salesTaxCents": 0,
+                 "amountBilledCents": subtotal, "lineItems": lines, "groupId": None})
+    return body
+
+
+class AtlasApi:
+    def __init__(self, invoices: list[dict], page_size: int | None = None) -> None:
+        self.invoices = {inv["id"]: inv for inv in invoices}
+        self.page_size = page_size  # cap itemsPerPage, to make the client page
+        self.requests: list[str] = []
+        self.challenges = 0
+        self.nonces: set[str] = set()
+        api = self
+
+        class Handler(JsonHandler):
+            def _challenge(self) -> None:
+                api.challenges += 1
+                nonce = secrets.token_hex(16)
+                api.nonces.add(nonce)
+                self._send(401, {"detail": "You are not authorized for this resource.", "error": 401,
+                                 "errorCode": "NOT_ORG_GROUP_CREATOR", "reason": "Unauthorized"},
+                           {"WWW-Authenticate": f'Digest realm="{REALM}", domain="", nonce="{nonce}", '
+                                                f'algorithm=MD5, qop="auth", stale=false'})
+
+            def _authorised(self) -> bool:
+                header = self.headers.get("Authorization", "")
+                if not header.startswith("Digest "):
+                    return False
+                fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
+                if fields.get("username") != PUBLIC_KEY or fields.get("nonce") not in api.nonces:
+                    return False
+                ha1 = _md5(f"{PUBLIC_KEY}:{REALM}:{PRIVATE_KEY}")
+                ha2 = _md5(f"GET:{fields.get('uri')}")
+                expected = _md5(f"{ha1}:{fields['nonce']}:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
+                return fields.get("response") == expected and fields.get("uri") == self.path
+
+            def do_GET(self) -> None:
+                api.requests.append(self.path)
+                if not self._authorised():
+                    return self._challenge()
+                if self.headers.get("Accept") != "application/vnd.atlas.2023-01-01+json":
+                    return self._send(406, {"detail": "Invalid accept header or version date.", "error": 406,
+                                            "errorCode": "INVALID_VERSION_DATE", "reason": "Not Acceptable"})
+                url = urlsplit(self.path)
+                base = f"/api/atlas/v2/orgs/{ORG}/invoices"
+                if url.path == base:
+                    query = parse_qs(url.query)
+                    size = int(query.get("itemsPerPage", ["100"])[0])
+                    size = min(size, api.page_size or size)
+                    page = int(query.get("pageNum", ["1"])[0])
+                    everything = [{k: v for k, v in inv.items() if k != "lineItems"} for inv in api.invoices.values()]
+                    return self._send(200, {"links": [], "results": everything[(page - 1) * size:page * size],
+                                            "totalCount": len(everything)})
+                match = re.fullmatch(rf"{base}/([^/]+)", url.path)
+                if match and match.group(1) in api.invoices:
+                    return self._send(200, api.invoices[match.group(1)])
+                self._send(404, {"detail": "Resource not found.", "error": 404, "errorCode": "RESOURCE_NOT_FOUND",
+                                 "reason": "Not Found"})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> AtlasApi:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def line(day: int, sku: str, quantity, unit_price, total_cents: int, month: int = 10, **extra) -> dict:
+    start = f"2026-{month:02d}-{day:02d}T00:00:00Z"
+    end = f"2026-{month:02d}-{day + 1:02d}T00:00:00Z" if day < 28 else f"2026-{month + 1:02d}-01T00:00:00Z"
+    return {"startDate": start, "endDate": end, "groupId": "5e2211c17a3e5a48f5497de3", "groupName": "production",
+            "clusterName": "orders", "sku": sku, "unit": "server hours", "quantity": quantity,
+            "unitPriceDollars": unit_price, "totalPriceCents": total_cents, **extra}
+
+
+def october_invoices() -> list[dict]:
+    """October 2026 (closed) and November (pending): an M30 cluster's 24 hours a day at $0.54 (a replica set of
+    three nodes, billed once per cluster-hour), backup storage with a discount, data transfer, a malformed item."""
+    october = [
+        line(1, "ATLAS_AWS_INSTANCE_M30", 24, 0.54, 1296),
+        line(1, "ATLAS_AWS_BACKUP_SNAPSHOT_STORAGE", 120.5, 0.1, 1205, unit="GB days", discountCents=205,
+             percentDiscount=17.0),
+        line(2, "ATLAS_AWS_INSTANCE_M30", 24, 0.54, 1296),
+        line(2, "ATLAS_AWS_DATA_TRANSFER_DIFFERENT_REGION", 10.25, 0.02, 21, unit="GB"),
+        line(3, "ATLAS_AWS_INSTANCE_M30", "twenty", 0.54, 1296),
+        line(3, "ATLAS_AWS_INSTANCE_M30", 24, 0.54, 1296),
+    ]
+    november = [line(1, "ATLAS_AWS_INSTANCE_M30", 24, 0.54, 1296, month=11)]
+    return [invoice("6f0000000000000000000a10", "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", "CLOSED", october),
+            invoice("6f0000000000000000000a11", "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z", "PENDING",
+                    november),
+            invoice("6f0000000000000000000a09", "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z", "PAID",
+                    [line(15, "ATLAS_AWS_INSTANCE_M10", 24, 0.08, 192, month=9)])]
