@@ -165,3 +165,37 @@ def databricks_raw_costs(url: str) -> list[dict]:
                     "usage_start_time": start, "billing_origin_product": product, "custom_tags": tags,
                     "cost": quantity * match[0][0], "currency": match[0][1]})
     return out
+
+
+def snowflake_raw_costs(url: str) -> list[dict]:
+    """Every Snowflake metering day in raw with its cost, computed here: credits_billed x the source's contract price,
+    else its edition's list price of the day read from the seed file (dbt_project/seeds/snowflake_credit_prices.csv),
+    the latest load of each (source, account, service type, day)."""
+    import csv
+    from datetime import date as _date
+    from decimal import Decimal
+
+    with open(ROOT / "dbt_project" / "seeds" / "snowflake_credit_prices.csv", newline="") as f:
+        prices = list(csv.DictReader(f))
+
+    def list_price(edition: str, currency: str, day) -> Decimal:
+        match = [Decimal(p["credit_price"]) for p in prices if (p["edition"], p["currency"]) == (edition, currency)
+                 and _date.fromisoformat(p["effective_from"]) <= day
+                 and (not p["effective_to"] or day < _date.fromisoformat(p["effective_to"]))]
+        assert len(match) == 1, (edition, currency, day, match)
+        return match[0]
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("""SELECT DISTINCT ON (_source_id, account_name, service_type, usage_date)
+                                      _source_id, account_name, organization_name, service_type, usage_date,
+                                      credits_billed, edition, contract_credit_price, currency
+                               FROM raw.snowflake_billing_metering_daily
+                               ORDER BY _source_id, account_name, service_type, usage_date, _loaded_at DESC
+                            """).fetchall()
+    out = []
+    for source, account, organisation, service_type, day, credits, edition, contract, currency in rows:
+        price = contract if contract is not None else list_price(edition, currency, day)
+        out.append({"source_id": source, "account_name": account, "organization_name": organisation,
+                    "service_type": service_type, "usage_date": day, "cost": credits * price,
+                    "currency": currency})
+    return out

@@ -12,7 +12,8 @@ What it produces (options ``datasets`` and ``providers`` select a subset):
 - ``databricks_usage``: Databricks' ``system.billing.usage`` and ``system.billing.list_prices`` rows, written to the
   ``databricks_billing`` source's raw tables in its shape (the demo is a fake Databricks workspace: one staging
   model per raw table serves both).
-- ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule.
+- ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule,
+  in ``snowflake_billing``'s raw table and shape (Enterprise edition: priced by the list-price seed).
 - ``node_metrics``: hourly samples for every node of every configured cluster (the last node of each cluster is parked,
   nearly idle, at weekends: the under-used capacity the infrastructure view shows).
 - ``llm_training_metrics``: step metrics (every 10 minutes) for a few training runs on those clusters.
@@ -36,6 +37,7 @@ from collectors.core.base import Collector, Column, Dataset, Reject, Window
 # The demo impersonates these vendors: it writes their raw tables, so it uses their dataset definitions.
 from collectors.sources.databricks_billing import LIST_PRICES as DATABRICKS_LIST_PRICES
 from collectors.sources.databricks_billing import USAGE as DATABRICKS_USAGE
+from collectors.sources.snowflake_billing import METERING_DAILY as SNOWFLAKE_METERING_DAILY
 
 EPOCH = date(2026, 1, 1)  # trend reference; any date works, before or after
 MICRO = Decimal("0.000001")
@@ -83,25 +85,6 @@ COST_LINE_ITEMS = Dataset(
         Column("commitment_discount_category", "text"),
         Column("commitment_discount_status", "text"),
         Column("tags", "jsonb"),
-    ),
-)
-
-SNOWFLAKE_METERING_DAILY = Dataset(
-    name="snowflake_metering_daily",
-    table="demo_snowflake_metering_daily",
-    time_column="usage_date",
-    columns=(
-        Column("account_name", "text", nullable=False),
-        Column("organization_name", "text"),
-        Column("region", "text"),
-        Column("service_type", "text", nullable=False),
-        Column("usage_date", "date", nullable=False),
-        Column("credits_used_compute", "numeric", nullable=False),
-        Column("credits_used_cloud_services", "numeric", nullable=False),
-        Column("credits_adjustment_cloud_services", "numeric", nullable=False),
-        Column("credits_billed", "numeric", nullable=False),
-        Column("credit_price", "numeric", nullable=False),
-        Column("currency", "text", nullable=False),
     ),
 )
 
@@ -504,8 +487,12 @@ class DemoCollector(Collector):
             compute = Decimal(int(base * factor * rng.uniform(0.8, 1.2) * 1000)).scaleb(-3)
             cloud = Decimal(int(float(compute) * rng.uniform(0.04, 0.16) * 1000)).scaleb(-3)
             adjustment = -min(cloud, (compute * Decimal("0.1")).quantize(Decimal("0.001")))
-            yield ("EXAMPLECORP_PROD", "EXAMPLECORP", "AWS_US_EAST_1", service_type, day, compute, cloud,
-                   adjustment, compute + cloud + adjustment, Decimal("3.00"), "USD")
+            yield SNOWFLAKE_METERING_DAILY.row(
+                usage_date=day, service_type=service_type, credits_used_compute=compute,
+                credits_used_cloud_services=cloud, credits_used=compute + cloud,
+                credits_adjustment_cloud_services=adjustment, credits_billed=compute + cloud + adjustment,
+                account_name="EXAMPLECORP_PROD", organization_name="EXAMPLECORP", region="AWS_US_EAST_1",
+                edition="enterprise", contract_credit_price=None, currency="USD")
 
     # -- clusters and training ------------------------------------------------------------------------------------
     def _node_metrics_day(self, day: date) -> Iterator[tuple]:

@@ -1,11 +1,12 @@
--- Money identity for the demo sources and Databricks: billed and effective cost per provider and UTC day of their
--- lines in int_focus_costs equal the raw landing tables computed straight from source() (no staging logic). From there
--- to fct_cost_daily the sums_match tests on fct_cost_daily carry the identity (all sources). Other sources have
--- their own identities (sums_match against their staging; pytest reconciles them with the vendor files).
+-- Money identity for the demo sources, Databricks and Snowflake: billed and effective cost per provider and UTC
+-- day of their lines in int_focus_costs equal the raw landing tables computed straight from source() (no staging
+-- logic). From there to fct_cost_daily the sums_match tests on fct_cost_daily carry the identity (all sources).
+-- Other sources have their own identities (sums_match against their staging; pytest reconciles them with the
+-- vendor files).
 --   cloud FOCUS lines: sum(billed_cost) / sum(effective_cost)
 --   Databricks (demo or real): sum(usage_quantity x the price valid at usage_start_time), the price rows taken
 --     from their latest load
---   Snowflake: sum(credits_billed x credit_price)
+--   Snowflake (demo or real): sum(credits_billed x the contract price, else the edition's list price of the day)
 -- Fails with every (provider, day) that differs by more than a micro-unit (rows are returned).
 with
 
@@ -46,10 +47,16 @@ raw_costs as (
 
     select
         'Snowflake' as provider_name,
-        usage_date as charge_date,
-        credits_billed * credit_price as billed_cost,
-        credits_billed * credit_price as effective_cost
-    from {{ source('demo', 'demo_snowflake_metering_daily') }}
+        metering.usage_date as charge_date,
+        metering.credits_billed * coalesce(metering.contract_credit_price, price.credit_price) as billed_cost,
+        metering.credits_billed * coalesce(metering.contract_credit_price, price.credit_price) as effective_cost
+    from {{ source('snowflake_billing', 'snowflake_billing_metering_daily') }} as metering
+    left join {{ ref('snowflake_credit_prices') }} as price
+        on
+            metering.edition = price.edition
+            and metering.currency = price.currency
+            and metering.usage_date >= price.effective_from
+            and (price.effective_to is null or metering.usage_date < price.effective_to)
 ),
 
 raw_daily as (
@@ -69,7 +76,7 @@ mart_daily as (
         sum(billed_cost) as billed_cost,
         sum(effective_cost) as effective_cost
     from {{ ref('int_focus_costs') }}
-    where source_system in ('demo', 'databricks_billing', 'demo_snowflake')
+    where source_system in ('demo', 'databricks_billing', 'snowflake_billing')
     group by provider_name, charge_date
 )
 

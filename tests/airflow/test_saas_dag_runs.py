@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -27,6 +27,8 @@ from tests.fakes.datadog_api import NOVEMBER_ESTIMATE, OCTOBER, DatadogApi, stan
 from tests.fakes.github_api import BAD, COPILOT, MACOS, TOKEN, GithubApi, vendor_items
 from tests.fakes.mongodb_atlas_api import ORG, PRIVATE_KEY, PUBLIC_KEY, AtlasApi, october_invoices
 from tests.fakes.redis_cloud_api import API_KEY, SECRET_KEY, RedisCloudApi, vendor_subscriptions
+from tests.fakes.snowflake_api import PASSWORD as SF_PASSWORD
+from tests.fakes.snowflake_api import SnowflakeApi, metering_daily, queries, warehouse_hours
 
 RUN = """
 import sys
@@ -48,9 +50,12 @@ def saas(airflow_db, tmp_path_factory):
     url = create_database("ofo_saas")
     with GithubApi(TOKEN, "GitHub") as github, RedisCloudApi(vendor_subscriptions()) as redis, \
             standard_api(DatadogApi()) as datadog, DatabricksApi(chunk_rows=4) as databricks, \
-            AtlasApi(october_invoices()) as atlas:
+            AtlasApi(october_invoices()) as atlas, SnowflakeApi() as snowflake:
         github.months[(2023, 8)] = GITHUB_ITEMS
         databricks.usage, databricks.list_prices = [*usage_rows(), DATABRICKS_BAD], list_prices()
+        snowflake.insert("metering_daily_history", metering_daily())
+        snowflake.insert("warehouse_metering_history", warehouse_hours())
+        snowflake.insert("query_history", queries())
         config = tmp / "openfinops.yaml"
         config.write_text(yaml.safe_dump({"sources": [
             {"id": "github-org", "type": "github_billing", "connection_id": "github_billing",
@@ -64,6 +69,11 @@ def saas(airflow_db, tmp_path_factory):
              "max_reject_ratio": 0.5, "options": {"warehouse_id": WAREHOUSE}},
             {"id": "atlas-acme", "type": "mongodb_atlas", "connection_id": "mongodb_atlas", "max_reject_ratio": 0.5,
              "options": {"org_id": ORG, "api_url": atlas.url}},
+            {"id": "snowflake-prod", "type": "snowflake_billing", "connection_id": "snowflake_billing",
+             "options": {"edition": "enterprise", "account_name": "ACME_PROD", "organization_name": "ACME"}},
+        ], "budgets": [
+            {"id": "data-platforms", "name": "Data platforms, monthly", "amount": 500, "currency": "USD",
+             "period": "monthly", "scope": {"providers": ["Databricks", "Snowflake", "MongoDB"]}},
         ]}))
         env = os.environ | own_airflow_home(tmp / "airflow") | {
             "PYTHONPATH": str(ROOT), "OPENFINOPS_CONFIG": str(config),
@@ -74,23 +84,71 @@ def saas(airflow_db, tmp_path_factory):
                                                         "password": DD_APP_KEY}),
             "AIRFLOW_CONN_DATABRICKS_BILLING": json.dumps(databricks.connection()),
             "AIRFLOW_CONN_MONGODB_ATLAS": json.dumps({"conn_type": "http", "login": PUBLIC_KEY,
-                                                     "password": PRIVATE_KEY})}
+                                                     "password": PRIVATE_KEY}),
+            "AIRFLOW_CONN_SNOWFLAKE_BILLING": json.dumps(snowflake.connection())}
         proc = subprocess.run([sys.executable, "-c", RUN, str(ROOT / "dags"),
                                "collect_github-org", "2023-08-21T00:00:00+00:00",
                                "collect_redis-prod", "2026-11-03T00:00:00+00:00",
                                "collect_datadog-parent", "2026-11-03T00:00:00+00:00",
                                "collect_databricks-acme", "2026-10-17T00:00:00+00:00",
-                               "collect_atlas-acme", "2026-10-20T00:00:00+00:00"],
+                               "collect_atlas-acme", "2026-10-20T00:00:00+00:00",
+                               "collect_snowflake-prod", "2026-10-17T00:00:00+00:00"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     results = {line.split()[1]: line.split()[2:] for line in proc.stdout.splitlines() if line.startswith("RESULT")}
     assert {dag: r[0] for dag, r in results.items()} == {
         "collect_github-org": "success", "collect_redis-prod": "success", "collect_datadog-parent": "success",
-        "collect_databricks-acme": "success", "collect_atlas-acme": "success"}, output[-6000:]
-    run_cli("--config", str(config), "transform", "--select", "+fct_cost_daily", "--indirect-selection", "cautious",
+        "collect_databricks-acme": "success", "collect_atlas-acme": "success",
+        "collect_snowflake-prod": "success"}, output[-6000:]
+    run_cli("--config", str(config), "transform", "--select", "+fct_cost_daily", "+fct_snowflake_query_attribution",
+            "+fct_budget_status",
+            "--indirect-selection", "cautious",
             "--target-path", str(tmp / "dbt-target"), url=url)
     yield {"url": url, "output": output, "runs": {dag: r[1] for dag, r in results.items()}}
     drop_database(url)
+
+
+def databricks_expected() -> dict[date, Decimal]:
+    """Oct 13-16 (the run of Oct 17 with its 3-day look-back): quantity x the fixture's price valid at the start."""
+    start, end = datetime(2026, 10, 13, tzinfo=UTC), datetime(2026, 10, 17, tzinfo=UTC)
+    expected: dict[date, Decimal] = defaultdict(Decimal)
+    for row in usage_rows():
+        if start <= row["usage_start_time"] < end:
+            expected[row["usage_date"]] += row["usage_quantity"] * unit_price(row["sku_name"], "AWS",
+                                                                              row["usage_start_time"])
+    return dict(expected)
+
+
+def atlas_expected() -> dict[date, Decimal]:
+    """October's closed invoice, every well-formed line: (totalPriceCents - discountCents) / 100 per day."""
+    invoice = next(i for i in october_invoices() if i["statusName"] == "CLOSED")
+    expected: dict[date, Decimal] = defaultdict(Decimal)
+    for item in invoice["lineItems"]:
+        if isinstance(item["quantity"], str):
+            continue  # the malformed one
+        cents = Decimal(item["totalPriceCents"]) - Decimal(item.get("discountCents", 0))
+        expected[date.fromisoformat(item["startDate"][:10])] += cents / 100
+    return dict(expected)
+
+
+def snowflake_expected() -> dict[date, Decimal]:
+    """Oct 14-16 (the run of Oct 17 with its 2-day look-back): credits billed x $3.00 (Enterprise, seed file)."""
+    expected: dict[date, Decimal] = defaultdict(Decimal)
+    for _service, day, _compute, _cloud, _used, _adjustment, billed in metering_daily():
+        if date(2026, 10, 14) <= day < date(2026, 10, 17):
+            expected[day] += billed * Decimal("3.00")
+    return dict(expected)
+
+
+def test_a_budget_over_the_data_platforms_sees_their_october_spend(saas):
+    """A monthly budget scoped to Databricks, Snowflake and MongoDB: its October actual is the three sources'
+    October costs (the fixtures' sums above), with no special case for them."""
+    expected = sum(databricks_expected().values()) + sum(snowflake_expected().values()) + sum(
+        atlas_expected().values())
+    with psycopg.connect(saas["url"]) as conn:
+        status = conn.execute("""SELECT actual_cost, budget_amount FROM marts.fct_budget_status
+                                 WHERE budget_id = 'data-platforms' AND period_start = '2026-10-01'""").fetchall()
+    assert status == [(expected, Decimal(500))]
 
 
 def test_no_credential_reaches_logs_or_raw_tables(saas):
@@ -101,7 +159,8 @@ def test_no_credential_reaches_logs_or_raw_tables(saas):
         dump += "".join(map(str, conn.execute("SELECT * FROM raw.databricks_billing_usage").fetchall()))
         dump += "".join(map(str, conn.execute("SELECT * FROM raw.mongodb_atlas_line_items").fetchall()))
         dump += "".join(map(str, conn.execute("SELECT * FROM raw._rejects").fetchall()))
-    for secret in (TOKEN, SECRET_KEY, DD_APP_KEY, DATABRICKS_TOKEN, "presignedsecret", PRIVATE_KEY):
+        dump += "".join(map(str, conn.execute("SELECT * FROM raw.snowflake_billing_metering_daily").fetchall()))
+    for secret in (TOKEN, SECRET_KEY, DD_APP_KEY, DATABRICKS_TOKEN, "presignedsecret", PRIVATE_KEY, SF_PASSWORD):
         assert secret not in saas["output"] and secret not in dump
 
 
@@ -172,12 +231,7 @@ def test_databricks_cost_is_usage_times_the_price_valid_at_the_time_to_the_cent(
     the effective list price of its SKU and cloud valid at its start (looked up in the fixture here): the docs'
     promotional 0.07 before Oct 15 00:00 UTC, 0.12 from then; the retraction cancels its original and the
     restatement counts; the AZURE price of the same SKU is never used; the malformed row is in raw._rejects."""
-    start, end = datetime(2026, 10, 13, tzinfo=UTC), datetime(2026, 10, 17, tzinfo=UTC)
-    expected: dict[date, Decimal] = defaultdict(Decimal)
-    for row in usage_rows():
-        if start <= row["usage_start_time"] < end:
-            expected[row["usage_date"]] += row["usage_quantity"] * unit_price(row["sku_name"], "AWS",
-                                                                              row["usage_start_time"])
+    expected = databricks_expected()
     with psycopg.connect(saas["url"]) as conn:
         raw = conn.execute("SELECT count(*), min(_batch_id) FROM raw.databricks_billing_usage").fetchone()
         rejects = conn.execute("SELECT record_ref, field FROM raw._rejects WHERE _source_id = 'databricks-acme'"
@@ -204,13 +258,7 @@ def test_mongodb_atlas_cost_is_the_invoice_lines_net_of_discount_to_the_cent(saa
     """The run of Oct 20 2026 replaces October (whole months): every well-formed line item of October's invoice,
     billed = (totalPriceCents - discountCents) / 100 per day, computed here from the fixture's JSON; the M30
     cluster (a three-node replica set) costs 24 x $0.54 = $12.96 a day, not three times that."""
-    invoice = next(i for i in october_invoices() if i["statusName"] == "CLOSED")
-    expected: dict[date, Decimal] = defaultdict(Decimal)
-    for item in invoice["lineItems"]:
-        if isinstance(item["quantity"], str):
-            continue  # the malformed one
-        cents = Decimal(item["totalPriceCents"]) - Decimal(item.get("discountCents", 0))
-        expected[date.fromisoformat(item["startDate"][:10])] += cents / 100
+    expected = atlas_expected()
     with psycopg.connect(saas["url"]) as conn:
         rejects = conn.execute("SELECT field FROM raw._rejects WHERE _source_id = 'atlas-acme'").fetchall()
         lines = conn.execute("""SELECT service_category, count(*), sum(billed_cost), sum(list_cost)
@@ -226,3 +274,43 @@ def test_mongodb_atlas_cost_is_the_invoice_lines_net_of_discount_to_the_cent(saa
                      ("Storage", 1, Decimal("10.00"), Decimal("12.05"))]
     assert m30 == [(Decimal("12.96"),)]
     assert marts == dict(expected)
+
+
+def test_snowflake_cost_is_credits_billed_times_the_editions_list_price(saas):
+    """The run of Oct 17 2026 loads Oct 16 and its 2 days of look-back (Oct 14-16): each day's credits billed (the
+    10 % cloud-services rule applied by Snowflake) x $3.00, the Enterprise list price of the seed file."""
+    expected = snowflake_expected()
+    with psycopg.connect(saas["url"]) as conn:
+        marts = dict(conn.execute("""SELECT charge_date, sum(billed_cost) FROM marts.fct_cost_daily
+                                     WHERE provider_name = 'Snowflake' GROUP BY 1""").fetchall())
+        accounts = conn.execute("""SELECT DISTINCT billing_account_id, sub_account_id FROM intermediate.int_focus_costs
+                                   WHERE source_system = 'snowflake_billing'""").fetchall()
+    assert marts == dict(expected) and len(expected) == 3
+    assert accounts == [("ACME", "ACME_PROD")]
+
+
+def test_snowflake_queries_share_each_warehouse_hour_and_add_up_to_it(saas):
+    """Each warehouse-hour's compute credits split by the queries' execution time inside the hour (computed here
+    from the fixture), an hour without queries idle; per hour the shares add up to the metered credits exactly."""
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    for start, end, _id, _name, _used, compute, _cloud, _attributed in warehouse_hours():
+        overlaps = {}
+        for qid, _qs, qend, execution_ms, _elapsed, _wh, user, *_ in queries():
+            qstart = qend - timedelta(milliseconds=execution_ms)
+            ms = (min(qend, end) - max(qstart, start)) / timedelta(milliseconds=1)
+            if ms > 0:
+                overlaps[(qid, user)] = Decimal(int(ms))
+        if not overlaps:
+            expected["(idle)"] += compute
+        for (_qid, user), ms in overlaps.items():
+            expected[user] += compute * ms / sum(overlaps.values())
+    with psycopg.connect(saas["url"]) as conn:
+        by_user = dict(conn.execute("""SELECT coalesce(user_name, '(idle)'), sum(attributed_credits)
+                                       FROM marts.fct_snowflake_query_attribution GROUP BY 1""").fetchall())
+        hours = conn.execute("""SELECT hour_start, sum(attributed_credits), min(hour_credits)
+                                FROM marts.fct_snowflake_query_attribution GROUP BY 1 ORDER BY 1""").fetchall()
+        cost = conn.execute("SELECT sum(attributed_cost) FROM marts.fct_snowflake_query_attribution").fetchone()[0]
+    assert {u: round(c, 9) for u, c in by_user.items()} == {u: round(c, 9) for u, c in expected.items()}
+    assert expected == {"ALICE": Decimal("4.5"), "BOB": Decimal(1), "CAROL": Decimal(2), "(idle)": Decimal("0.75")}
+    assert all(attributed == metered for _, attributed, metered in hours) and len(hours) == 3
+    assert cost == sum(w[5] for w in warehouse_hours()) * Decimal("3.00")

@@ -24,7 +24,14 @@ import yaml
 
 from collectors.sources.demo import EPOCH, PROVIDERS
 from openfinops.config import load_config
-from tests.conftest import ROOT, create_database, databricks_raw_costs, drop_database, run_cli
+from tests.conftest import (
+    ROOT,
+    create_database,
+    databricks_raw_costs,
+    drop_database,
+    run_cli,
+    snowflake_raw_costs,
+)
 
 START = date(2026, 6, 1)
 END = date(2026, 11, 2)  # exclusive: the latest charge_date is 2026-11-01
@@ -117,11 +124,9 @@ def raw_lines(url) -> list[Line]:
         lines.append(Line(usage["usage_start_time"].astimezone(UTC).date(), "Databricks", usage["workspace_id"],
                           f"databricks:{usage['billing_origin_product']}", "Usage", usage["cost"], _team(lowered),
                           lowered))
-    for day, account, service_type, credits, price in fetch(url, """
-            SELECT usage_date, account_name, service_type, credits_billed, credit_price
-            FROM raw.demo_snowflake_metering_daily"""):
-        lines.append(Line(day, "Snowflake", account, f"snowflake:{service_type}", "Usage", credits * price,
-                          "untagged", {}))
+    for metering in snowflake_raw_costs(url):
+        lines.append(Line(metering["usage_date"], "Snowflake", metering["account_name"],
+                          f"snowflake:{metering['service_type']}", "Usage", metering["cost"], "untagged", {}))
     return lines
 
 

@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import psycopg
 
 from collectors.sources.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, TEAMS
-from tests.conftest import ROOT, databricks_raw_costs, run_cli
+from tests.conftest import ROOT, databricks_raw_costs, run_cli, snowflake_raw_costs
 
 CLOUDS = ("AWS", "Microsoft Azure", "Google Cloud")
 
@@ -34,11 +34,10 @@ def raw_costs_by_provider_day(url) -> dict:
         acc = out[("Databricks", usage["usage_start_time"].astimezone(UTC).date())]
         for i in range(3):
             acc[i] += usage["cost"]
-    for day, credits, price in fetch(url, "SELECT usage_date, credits_billed, credit_price "
-                                          "FROM raw.demo_snowflake_metering_daily"):
-        acc = out[("Snowflake", day)]
+    for metering in snowflake_raw_costs(url):
+        acc = out[("Snowflake", metering["usage_date"])]
         for i in range(3):
-            acc[i] += credits * price
+            acc[i] += metering["cost"]
     return dict(out)
 
 

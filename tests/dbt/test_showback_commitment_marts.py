@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from collectors.sources.demo import SAVINGS_PLAN_ID, SAVINGS_PLAN_MONTHLY_MICRO, SAVINGS_PLAN_SUB_ACCOUNT, TEAMS
-from tests.conftest import databricks_raw_costs
+from tests.conftest import databricks_raw_costs, snowflake_raw_costs
 
 CENT = Decimal("0.01")
 UNALLOCATED = "unallocated"
@@ -104,12 +104,12 @@ def raw_lines(url: str) -> list[Line]:
         lines.append(Line(usage["usage_start_time"].astimezone(UTC).date(), "Databricks", usage["account_id"],
                           usage["workspace_id"], None, usage["source_id"], as_dict(usage["custom_tags"]),
                           usage["currency"], "Usage", "Standard", None, None, cost, cost, cost, cost))
-    for day, account, organisation, source, currency, credits, price in fetch(url, """
-            SELECT usage_date, account_name, organization_name, _source_id, currency, credits_billed, credit_price
-            FROM raw.demo_snowflake_metering_daily"""):
-        cost = credits * price
-        lines.append(Line(day, "Snowflake", organisation or account, account, None, source, {}, currency, "Usage",
-                          "Standard", None, None, cost, cost, cost, cost))
+    for metering in snowflake_raw_costs(url):
+        cost = metering["cost"]
+        billing_account = metering["organization_name"] or metering["account_name"]
+        lines.append(Line(metering["usage_date"], "Snowflake", billing_account, metering["account_name"], None,
+                          metering["source_id"], {}, metering["currency"], "Usage", "Standard", None, None, cost,
+                          cost, cost, cost))
     return lines
 
 

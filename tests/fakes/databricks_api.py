@@ -3,7 +3,8 @@
 - ``POST /api/2.0/sql/statements`` (bearer token, ``warehouse_id``, named ``parameters``, ``wait_timeout``,
   ``format`` JSON_ARRAY, ``disposition`` INLINE or EXTERNAL_LINKS) -> a ``StatementResponse``: ``status.state``,
   ``manifest`` (schema columns with type names, chunks, total_row_count, truncated) and the first ``result`` chunk;
-  ``pending`` answers PENDING first, so the client must poll ``GET /api/2.0/sql/statements/{id}``;
+  ``pending`` answers PENDING first, so the client must poll ``GET /api/2.0/sql/statements/{id}``; ``throttled``
+  answers 429 TOO_MANY_REQUESTS with ``Retry-After`` first;
 - ``GET /api/2.0/sql/statements/{id}/result/chunks/{n}`` -> the chunk (``data_array`` or ``external_links``, with
   ``next_chunk_index`` / ``next_chunk_internal_link``);
 - EXTERNAL_LINKS chunks are served at a presigned-style URL (a signature in the query string) that refuses a
@@ -65,6 +66,7 @@ class DatabricksApi:
         self.chunk_rows = chunk_rows
         self.pending = 0  # answer this many statements PENDING first (the client polls)
         self.fail_next = None  # (error_code, message): the next statement FAILS
+        self.throttled = 0  # answer this many statement submissions 429 TOO_MANY_REQUESTS (with Retry-After) first
         self.statements: dict[str, dict] = {}
         self.requests: list[str] = []
         self.link_auth_headers = 0  # presigned downloads that (wrongly) carried an Authorization header
@@ -84,6 +86,11 @@ class DatabricksApi:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if urlsplit(self.path).path != "/api/2.0/sql/statements":
                     return self._send(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "No API found"})
+                if api.throttled:
+                    api.throttled -= 1
+                    return self._send(429, {"error_code": "TOO_MANY_REQUESTS",
+                                            "message": "Too many requests. Please wait a moment and try again."},
+                                      {"Retry-After": "1"})
                 if body.get("warehouse_id") != WAREHOUSE:
                     return self._send(404, {"error_code": "RESOURCE_DOES_NOT_EXIST",
                                             "message": f"Warehouse {body.get('warehouse_id')} does not exist"})

@@ -56,6 +56,7 @@ class AtlasApi:
         self.page_size = page_size  # cap itemsPerPage, to make the client page
         self.requests: list[str] = []
         self.challenges = 0
+        self.throttled = 0  # answer this many authorised requests 429 RATE_LIMITED (with Retry-After) first
         self.nonces: set[str] = set()
         api = self
 
@@ -85,6 +86,11 @@ class AtlasApi:
                 api.requests.append(self.path)
                 if not self._authorised():
                     return self._challenge()
+                if api.throttled:
+                    api.throttled -= 1
+                    return self._send(429, {"detail": "Resource /api/atlas/v2/orgs is limited to 100 requests "
+                                                      "every 1 minutes.", "error": 429, "errorCode": "RATE_LIMITED",
+                                            "reason": "Too Many Requests"}, {"Retry-After": "1"})
                 if self.headers.get("Accept") != "application/vnd.atlas.2023-01-01+json":
                     return self._send(406, {"detail": "Invalid accept header or version date.", "error": 406,
                                             "errorCode": "INVALID_VERSION_DATE", "reason": "Not Acceptable"})

@@ -59,6 +59,13 @@ def test_usage_is_read_chunk_by_chunk_after_polling_and_parsed_to_typed_values(w
         assert workspace.link_auth_headers == 0
 
 
+def test_a_429_is_retried_by_the_hook(workspace):
+    workspace.throttled = 1
+    out = list(collector(disposition="INLINE").collect(USAGE, WINDOW))
+    assert len(out) == 8 and [r for r in workspace.requests if r.startswith("POST")] == [
+        "POST /api/2.0/sql/statements"] * 2
+
+
 def test_prices_valid_in_the_window_are_read_for_the_window(workspace):
     out = list(collector().collect(LIST_PRICES, WINDOW))
     assert [(r[0], r[4], r[5], r[2]) for r in out] == [

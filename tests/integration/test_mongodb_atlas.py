@@ -51,6 +51,12 @@ def test_line_items_of_the_window_are_read_with_digest_auth_across_pages(atlas):
     assert atlas.challenges >= 1  # the first request of a session is challenged, then answered with a digest
 
 
+def test_a_429_waits_for_retry_after_and_retries(atlas):
+    atlas.throttled = 1
+    out = list(collector(atlas).collect(LINE_ITEMS, OCTOBER))
+    assert len([r for r in out if not isinstance(r, Reject)]) == 5
+
+
 def test_a_wrong_private_key_is_a_clear_error_and_never_shown(atlas):
     with pytest.raises(CollectorError, match=r"source atlas-test: list invoices page 1: GET .*/invoices.*401") as err:
         list(collector(atlas, keys=(PUBLIC_KEY, "wrong-private-key")).collect(LINE_ITEMS, OCTOBER))

@@ -114,7 +114,7 @@ def test_collect_records_its_run_and_failures_before_loading(empty_db, cfg, monk
     failed_load = [r for r in loads(empty_db) if r[2] == "run-broken"]
     expected = "ConnectionError: could not reach postgresql://billing:***@vendor.example/db"
     assert failed_run[:7] == ("collect_demo-databricks", "collect", "run-broken", "cli", "failed", 1, expected)
-    assert [(r[7], r[12]) for r in failed_load] == [("failed", expected)]
+    assert [(r[7], r[12]) for r in failed_load] == [("failed", expected)] * 2  # one per dataset: usage, list prices
 
 
 def test_a_retry_of_the_same_run_updates_its_row(empty_db, cfg, monkeypatch):

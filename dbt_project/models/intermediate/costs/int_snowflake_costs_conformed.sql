@@ -1,11 +1,28 @@
 -- Snowflake daily metering conformed to the FOCUS cost columns.
 -- Grain: one row per account, service type and day (source_id x account_name x service_type x usage_date).
--- Cost = credits_billed x credit_price: credits_billed already applies the 10 % cloud-services rule, and the
--- price is the contract's, so billed = effective = list = contracted.
+-- Cost = credits_billed x credit_price: credits_billed already applies the 10 % cloud-services rule. The price is
+-- the source's contract price when configured, else the list price of its edition valid on the day
+-- (int_snowflake_credit_prices_daily): billed = effective = list = contracted. A day with no price fails the build
+-- (not_null on billed_cost).
 with
 
+metering_days as (
+    select * from {{ ref('stg_snowflake_billing__metering_daily') }}
+),
+
+prices as (
+    select * from {{ ref('int_snowflake_credit_prices_daily') }}
+),
+
 metering as (
-    select * from {{ ref('stg_demo__snowflake_metering_daily') }}
+    select
+        metering_days.*,
+        prices.credit_price
+    from metering_days
+    left join prices
+        on
+            metering_days.source_id = prices.source_id
+            and metering_days.usage_date = prices.usage_date
 ),
 
 service_mapping as (

@@ -1,9 +1,10 @@
--- Snowflake daily credits per account and service type (METERING_DAILY_HISTORY), latest load wins.
+-- Snowflake daily credits per account and service type (METERING_DAILY_HISTORY) with the source's price basis,
+-- latest load wins.
 -- Grain: source_id x account_name x service_type x usage_date.
 with
 
 source as (
-    select * from {{ source('demo', 'demo_snowflake_metering_daily') }}
+    select * from {{ source('snowflake_billing', 'snowflake_billing_metering_daily') }}
 ),
 
 ranked as (
@@ -18,30 +19,23 @@ ranked as (
 
 renamed as (
     select
-        -- keys
-        {{ surrogate_key(['_source_id', 'account_name', 'service_type', 'usage_date']) }}
-            as metering_day_key,
+        {{ surrogate_key(['_source_id', 'account_name', 'service_type', 'usage_date']) }} as metering_day_key,
         cast(_source_id as text) as source_id,
-        cast(organization_name as text) as organization_name,
         cast(account_name as text) as account_name,
+        cast(organization_name as text) as organization_name,
         cast(region as text) as region,
         cast(service_type as text) as service_type,
         cast(usage_date as date) as usage_date,
-
-        -- credits; credits_billed = compute + cloud services + adjustment (adjustment <= 0)
         cast(credits_used_compute as numeric) as credits_used_compute,
         cast(credits_used_cloud_services as numeric) as credits_used_cloud_services,
+        cast(credits_used as numeric) as credits_used,
         cast(credits_adjustment_cloud_services as numeric) as credits_adjustment_cloud_services,
         cast(credits_billed as numeric) as credits_billed,
-
-        -- contract price per credit, in currency
-        cast(credit_price as numeric) as credit_price,
+        cast(edition as text) as edition,
+        cast(contract_credit_price as numeric) as contract_credit_price,
         cast(currency as text) as currency,
-
-        -- load metadata
         cast(_batch_id as text) as batch_id,
         cast(_loaded_at as timestamptz) as loaded_at
-
     from ranked
     where load_rank = 1
 )
