@@ -18,6 +18,7 @@ would never end (a repeated continuation token or link, or more pages than any r
 
 After the last attempt the error names the source id, the operation, the method and URL *path* (never the query
 string, which may carry tokens), the HTTP status and the vendor's error code and message. ``sleep`` is injectable.
+urllib3's own DEBUG line per request has its query string blanked too (:func:`redact_urllib3_query_strings`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,23 @@ class PageGuard:
         self.seen.add(continuation)
 
 
+class _RedactQueryStrings(logging.Filter):
+    """urllib3 logs each request's URL with its query string at DEBUG; a query string may carry a credential (a
+    presigned URL's signature, an API key). This filter on urllib3's connection-pool logger blanks them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_QUERY_STRING.sub("?<redacted>", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_urllib3_query_strings() -> None:
+    """Install :class:`_RedactQueryStrings` once (idempotent)."""
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactQueryStrings) for f in pool_log.filters):
+        pool_log.addFilter(_RedactQueryStrings())
+
+
 class RetryingHttp:
     """Sends requests for one source with :class:`RetryPolicy`. ``operation`` (e.g. "Cost Management query,
     scope subscriptions/...") is put in log lines and errors."""
@@ -151,6 +169,7 @@ class RetryingHttp:
     def __init__(self, session: requests.Session, source_id: str, policy: RetryPolicy | None = None, *,
                  sleep: Callable[[float], None] = time.sleep, timeout: tuple[float, float] = (10.0, 300.0),
                  error_detail: Callable[[requests.Response], tuple[str | None, str]] = vendor_error) -> None:
+        redact_urllib3_query_strings()
         self.session = session
         self.source_id = source_id
         self.policy = policy or RetryPolicy()

@@ -5,6 +5,11 @@ provider's ``DatabricksHook`` (its connection, token / OAuth / Azure AD auth and
 - ``raw.databricks_billing_usage``: ``system.billing.usage`` row for row (DBUs and other units per SKU, workspace,
   cluster / job / warehouse / pipeline in ``usage_metadata``, tags, identity, ``record_type`` ORIGINAL /
   RETRACTION / RESTATEMENT; retractions carry negative quantities), for the usage that starts in the window.
+- ``raw.databricks_billing_job_run_timeline`` and ``raw.databricks_billing_jobs`` (``options.jobs``, default true):
+  ``system.lakeflow.job_run_timeline`` (each run's time slices: a run longer than an hour has a row per hour, the
+  ``result_state`` / ``termination_code`` only on its last row, one per attempt for a repaired run) and
+  ``system.lakeflow.jobs`` (a row per change of a job: its name, owner, tags), for the runs' outcome, duration
+  and cost (``fct_databricks_job_runs``). The lakeflow schema must be enabled by an account admin.
 - ``raw.databricks_billing_list_prices``: the ``system.billing.list_prices`` rows valid at some time of the window
   (price per unit per SKU and cloud, in ``currency_code``, with its start / end), stamped with the window they were
   read for (``window_start``): a price list changes rarely and is re-read with every window.
@@ -17,6 +22,7 @@ Options:
 - ``warehouse_id`` (required): the SQL warehouse that runs the two statements.
 - ``wait_timeout_seconds`` (default 30, 5-50): how long the first request waits for a result before polling.
 - ``statement_timeout_seconds`` (default 1800): polling stops, the statement is cancelled and the load fails.
+- ``jobs`` (default true): also read job runs and jobs (``system.lakeflow``).
 - ``disposition``: ``EXTERNAL_LINKS`` (default: result chunks downloaded from presigned URLs, any size) or
   ``INLINE`` (results in the API answers; Databricks limits them to 25 MiB).
 Credentials: the source's ``connection_id`` names an Airflow connection of type ``databricks`` (host = the workspace
@@ -84,6 +90,42 @@ LIST_PRICES = Dataset(
     ),
 )
 
+JOB_RUN_TIMELINE = Dataset(
+    name="job_run_timeline",
+    table="databricks_billing_job_run_timeline",
+    time_column="period_start_time",
+    columns=(
+        Column("account_id", "text"),
+        Column("workspace_id", "text", nullable=False),
+        Column("job_id", "text", nullable=False),
+        Column("run_id", "text", nullable=False),
+        Column("period_start_time", "timestamptz", nullable=False),
+        Column("period_end_time", "timestamptz", nullable=False),
+        Column("trigger_type", "text"),
+        Column("run_type", "text"),
+        Column("run_name", "text"),
+        Column("result_state", "text"),
+        Column("termination_code", "text"),
+    ),
+)
+
+JOBS = Dataset(
+    name="jobs",
+    table="databricks_billing_jobs",
+    time_column="change_time",
+    columns=(
+        Column("account_id", "text"),
+        Column("workspace_id", "text", nullable=False),
+        Column("job_id", "text", nullable=False),
+        Column("name", "text"),
+        Column("creator_id", "text"),
+        Column("run_as", "text"),
+        Column("tags", "jsonb"),
+        Column("change_time", "timestamptz", nullable=False),
+        Column("delete_time", "timestamptz"),
+    ),
+)
+
 # Struct and map columns are asked for as JSON text (to_json), so the JSON_ARRAY answer carries them unambiguously.
 USAGE_SQL = """\
 SELECT record_id, account_id, workspace_id, sku_name, cloud, usage_start_time, usage_end_time, usage_date,
@@ -100,6 +142,19 @@ SELECT price_start_time, price_end_time, account_id, sku_name, cloud, currency_c
 FROM system.billing.list_prices
 WHERE price_start_time < :window_end AND (price_end_time IS NULL OR price_end_time > :window_start)
 ORDER BY sku_name, cloud, usage_unit, price_start_time"""
+
+JOB_RUN_TIMELINE_SQL = """\
+SELECT account_id, workspace_id, job_id, run_id, period_start_time, period_end_time, trigger_type, run_type, run_name,
+       result_state, termination_code
+FROM system.lakeflow.job_run_timeline
+WHERE period_start_time >= :window_start AND period_start_time < :window_end
+ORDER BY period_start_time, run_id"""
+
+JOBS_SQL = """\
+SELECT account_id, workspace_id, job_id, name, creator_id, run_as, to_json(tags) AS tags, change_time, delete_time
+FROM system.lakeflow.jobs
+WHERE change_time >= :window_start AND change_time < :window_end
+ORDER BY change_time, job_id"""
 
 PARSERS = {"text": str, "jsonb": "json", "numeric": "decimal", "timestamptz": "timestamp", "date": "date"}
 
@@ -130,13 +185,17 @@ class DatabricksBillingCollector(Collector):
             raise ValueError(f"source {self.source_id}: options.disposition: expected 'EXTERNAL_LINKS' or 'INLINE', "
                              f"got {disposition!r}")
         self.disposition = disposition
+        self.jobs = self.options.get("jobs", True)
+        if not isinstance(self.jobs, bool):
+            raise ValueError(f"source {self.source_id}: options.jobs: expected true or false, got {self.jobs!r}")
 
     def datasets(self) -> tuple[Dataset, ...]:
-        return (USAGE, LIST_PRICES)
+        return (USAGE, LIST_PRICES, JOB_RUN_TIMELINE, JOBS) if self.jobs else (USAGE, LIST_PRICES)
 
     def collect(self, dataset: Dataset, window: Window) -> Iterator[tuple | Reject]:
-        statement = USAGE_SQL if dataset is USAGE else LIST_PRICES_SQL
-        columns = dataset.columns if dataset is USAGE else dataset.columns[1:]
+        statement = {USAGE.name: USAGE_SQL, LIST_PRICES.name: LIST_PRICES_SQL, JOB_RUN_TIMELINE.name:
+                     JOB_RUN_TIMELINE_SQL, JOBS.name: JOBS_SQL}[dataset.name]
+        columns = dataset.columns[1:] if dataset is LIST_PRICES else dataset.columns
         number = 0
         for row in self._rows(dataset, statement, window, [c.name for c in columns]):
             number += 1
@@ -154,7 +213,9 @@ class DatabricksBillingCollector(Collector):
                                  f"connection of type 'databricks' (workspace host and token)")
         from airflow.providers.databricks.hooks.databricks import DatabricksHook
 
-        return DatabricksHook(databricks_conn_id=self.connection_id, retry_limit=5, retry_delay=2)
+        hook = DatabricksHook(databricks_conn_id=self.connection_id, retry_limit=5, retry_delay=2)
+        hook._log = _WithoutDebug(hook.log)
+        return hook
 
     def _call(self, hook: Any, method: str, endpoint: str, what: str, body: dict | None = None) -> dict:
         try:
@@ -168,7 +229,8 @@ class DatabricksBillingCollector(Collector):
 
     def _rows(self, dataset: Dataset, statement: str, window: Window, names: list[str]) -> Iterator[list]:
         hook = self._hook()
-        what = f"system.billing.{dataset.name} {window}"
+        schema = "lakeflow" if dataset in (JOB_RUN_TIMELINE, JOBS) else "billing"
+        what = f"system.{schema}.{dataset.name} {window}"
         parameters = [{"name": "window_start", "value": _sql_timestamp(window.start), "type": "TIMESTAMP"},
                       {"name": "window_end", "value": _sql_timestamp(window.end), "type": "TIMESTAMP"}]
         answer = self._call(hook, "POST", STATEMENTS, what, {
@@ -233,7 +295,8 @@ class DatabricksBillingCollector(Collector):
     # -- one row ---------------------------------------------------------------------------------------------------
     def _record(self, dataset: Dataset, columns: tuple[Column, ...], row: Any, number: int) -> tuple | Reject:
         raw = json.dumps(row)[:2000]
-        ref = f"system.billing.{dataset.name} row {number}"
+        schema = "lakeflow" if dataset in (JOB_RUN_TIMELINE, JOBS) else "billing"
+        ref = f"system.{schema}.{dataset.name} row {number}"
         if not isinstance(row, list) or len(row) != len(columns):
             return Reject(dataset.name, ref, "(record)", f"expected an array of {len(columns)} values", raw)
         if dataset is USAGE and row[0]:
@@ -252,6 +315,21 @@ class DatabricksBillingCollector(Collector):
         if dataset is LIST_PRICES and _unit_price(values[-1]) is None:
             return Reject(dataset.name, ref, "pricing", "no effective_list.default or default price", raw)
         return tuple(values)
+
+
+class _WithoutDebug:
+    """The hook's logger minus DEBUG. The provider logs every API answer in full at DEBUG ("Response text: ..."), and
+    an EXTERNAL_LINKS answer carries presigned URLs: temporary credentials Databricks says never to log. Warnings,
+    errors and the hook's INFO lines pass unchanged."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
 
 
 def _state(answer: dict) -> str:

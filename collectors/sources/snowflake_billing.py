@@ -5,6 +5,8 @@ snowflake-connector-python (session time zone UTC):
 - ``raw.snowflake_billing_metering_daily``: ``METERING_DAILY_HISTORY`` row for row: credits per service type and
   day, compute and cloud services, the cloud-services adjustment and ``CREDITS_BILLED`` (what is billed: cloud
   services only above 10 % of the day's compute). The cost lines come from here.
+- ``raw.snowflake_billing_storage_daily``: ``STORAGE_USAGE`` row for row: the account's average bytes per day in
+  tables, stages and fail-safe; billed per TB-month (1 TB = 1024^4 bytes) at the source's storage price.
 - ``raw.snowflake_billing_warehouse_metering``: ``WAREHOUSE_METERING_HISTORY``: credits per warehouse and hour.
 - ``raw.snowflake_billing_query_history``: the queries that ran on a warehouse (``QUERY_HISTORY``: id, warehouse,
   user, role, tag, start / end, execution time), for per-query attribution: each warehouse-hour's credits are
@@ -18,7 +20,9 @@ computed in dbt.
 
 Options: ``edition`` (``standard`` | ``enterprise`` | ``business_critical``) or ``credit_price`` (a decimal
 string, with ``currency``, default USD); ``account_name``, ``organization_name``, ``region`` (labels of the cost
-lines: billing account = organisation, sub account = account); ``query_history`` (default true).
+lines: billing account = organisation, sub account = account); ``query_history`` (default true); storage:
+``storage_pricing`` (``on_demand``, the default, or ``capacity``: list price per TB-month in the dbt seed
+``snowflake_storage_prices``) or ``storage_price_per_tb`` (the contract's, a decimal string).
 Credentials: the source's ``connection_id`` names an Airflow connection of type ``snowflake`` (account, user,
 password or key pair, warehouse, role: the provider's fields); a connection ``host`` (+ ``port``, extra
 ``protocol``) is used for PrivateLink or a proxy. The role needs IMPORTED PRIVILEGES on the SNOWFLAKE database.
@@ -36,6 +40,7 @@ from typing import Any
 from collectors.core.base import Collector, CollectorError, Column, Dataset, Reject, Window
 
 EDITIONS = ("standard", "enterprise", "business_critical")
+STORAGE_PRICING = ("on_demand", "capacity")
 PRICE_BASIS = (
     Column("account_name", "text", nullable=False),
     Column("organization_name", "text"),
@@ -75,6 +80,23 @@ WAREHOUSE_METERING = Dataset(
         Column("account_name", "text", nullable=False),
     ),
 )
+STORAGE_DAILY = Dataset(
+    name="storage_daily",
+    table="snowflake_billing_storage_daily",
+    time_column="usage_date",
+    columns=(
+        Column("usage_date", "date", nullable=False),
+        Column("storage_bytes", "numeric", nullable=False),
+        Column("stage_bytes", "numeric", nullable=False),
+        Column("failsafe_bytes", "numeric", nullable=False),
+        Column("account_name", "text", nullable=False),
+        Column("organization_name", "text"),
+        Column("region", "text"),
+        Column("storage_pricing", "text"),
+        Column("contract_storage_price_per_tb", "numeric"),
+        Column("currency", "text", nullable=False),
+    ),
+)
 QUERY_HISTORY = Dataset(
     name="query_history",
     table="snowflake_billing_query_history",
@@ -107,6 +129,11 @@ SELECT start_time, end_time, warehouse_id, warehouse_name, credits_used, credits
 FROM snowflake.account_usage.warehouse_metering_history
 WHERE start_time >= %(start)s AND start_time < %(end)s
 ORDER BY start_time, warehouse_name""",
+    STORAGE_DAILY.name: """
+SELECT usage_date, storage_bytes, stage_bytes, failsafe_bytes
+FROM snowflake.account_usage.storage_usage
+WHERE usage_date >= %(start_date)s AND usage_date < %(end_date)s
+ORDER BY usage_date""",
     QUERY_HISTORY.name: """
 SELECT query_id, start_time, end_time, execution_time, warehouse_name, user_name, role_name, query_tag,
        database_name, execution_status
@@ -141,9 +168,23 @@ class SnowflakeBillingCollector(Collector):
                 raise ValueError(f"source {self.source_id}: options.credit_price: expected a positive decimal "
                                  f"string (e.g. '2.75'), got {price!r}")
         self.edition = edition
+        self.storage_pricing = self.options.get("storage_pricing", "on_demand")
+        if self.storage_pricing not in STORAGE_PRICING:
+            raise ValueError(f"source {self.source_id}: options.storage_pricing: expected one of "
+                             f"{list(STORAGE_PRICING)} (the list price per TB-month), got {self.storage_pricing!r}")
+        self.storage_price = None
+        if (storage_price := self.options.get("storage_price_per_tb")) is not None:
+            try:
+                self.storage_price = Decimal(str(storage_price))
+            except InvalidOperation:
+                self.storage_price = None
+            if isinstance(storage_price, float) or self.storage_price is None or not self.storage_price > 0:
+                raise ValueError(f"source {self.source_id}: options.storage_price_per_tb: expected a positive "
+                                 f"decimal string (the contract's price per TB-month, e.g. '23'), got "
+                                 f"{storage_price!r}")
         self.currency = str(self.options.get("currency", "USD"))
         self.account_name = self.options.get("account_name")
-        self._datasets = (METERING_DAILY, WAREHOUSE_METERING) + (
+        self._datasets = (METERING_DAILY, STORAGE_DAILY, WAREHOUSE_METERING) + (
             (QUERY_HISTORY,) if self.options.get("query_history", True) else ())
 
     def datasets(self) -> tuple[Dataset, ...]:
@@ -171,9 +212,11 @@ class SnowflakeBillingCollector(Collector):
 
     def _record(self, dataset: Dataset, row: tuple, number: int, account: str, window: Window) -> tuple | Reject:
         ref = f"{dataset.name} row {number}" + (f" query_id {row[0]}" if dataset is QUERY_HISTORY else "")
+        labels = (account, self.options.get("organization_name"), self.options.get("region"))
         if dataset is METERING_DAILY:
-            values = (*row, account, self.options.get("organization_name"), self.options.get("region"),
-                      self.edition, self.credit_price, self.currency)
+            values = (*row, *labels, self.edition, self.credit_price, self.currency)
+        elif dataset is STORAGE_DAILY:
+            values = (*row, *labels, self.storage_pricing, self.storage_price, self.currency)
         else:
             values = (*row, account)
         if len(values) != len(dataset.columns):

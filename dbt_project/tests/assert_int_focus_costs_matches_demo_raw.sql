@@ -7,6 +7,7 @@
 --   Databricks (demo or real): sum(usage_quantity x the price valid at usage_start_time), the price rows taken
 --     from their latest load
 --   Snowflake (demo or real): sum(credits_billed x the contract price, else the edition's list price of the day)
+--     + storage: bytes / 1024^4 x the price per TB-month / days in the month
 -- Fails with every (provider, day) that differs by more than a micro-unit (rows are returned).
 with
 
@@ -57,6 +58,27 @@ raw_costs as (
             and metering.currency = price.currency
             and metering.usage_date >= price.effective_from
             and (price.effective_to is null or metering.usage_date < price.effective_to)
+
+    union all
+
+    select
+        'Snowflake' as provider_name,
+        storage_day.usage_date as charge_date,
+        (storage_day.storage_bytes + storage_day.stage_bytes + storage_day.failsafe_bytes)
+        / cast(1099511627776 as numeric)
+        * coalesce(storage_day.contract_storage_price_per_tb, price.price_per_tb_month)
+        / extract(day from date_trunc('month', storage_day.usage_date) + interval '1 month - 1 day') as billed_cost,
+        (storage_day.storage_bytes + storage_day.stage_bytes + storage_day.failsafe_bytes)
+        / cast(1099511627776 as numeric)
+        * coalesce(storage_day.contract_storage_price_per_tb, price.price_per_tb_month)
+        / extract(day from date_trunc('month', storage_day.usage_date) + interval '1 month - 1 day') as effective_cost
+    from {{ source('snowflake_billing', 'snowflake_billing_storage_daily') }} as storage_day
+    left join {{ ref('snowflake_storage_prices') }} as price
+        on
+            storage_day.storage_pricing = price.pricing_model
+            and storage_day.currency = price.currency
+            and storage_day.usage_date >= price.effective_from
+            and (price.effective_to is null or storage_day.usage_date < price.effective_to)
 ),
 
 raw_daily as (

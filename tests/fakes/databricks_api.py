@@ -10,7 +10,8 @@
 - EXTERNAL_LINKS chunks are served at a presigned-style URL (a signature in the query string) that refuses a
   request carrying an ``Authorization`` header, as cloud storage does.
 
-It holds ``system.billing.usage`` and ``system.billing.list_prices`` as rows (structs and maps as dicts), answers a
+It holds ``system.billing.usage``, ``system.billing.list_prices``, ``system.lakeflow.job_run_timeline`` and
+``system.lakeflow.jobs`` as rows (structs and maps as dicts), answers a
 statement by the table it reads, applies the two window predicates the collector documents, evaluates the SELECT
 list (``to_json(col) AS col`` and bare columns) and the ORDER BY, and formats every non-null value as JSON_ARRAY
 does: a string (timestamps ``2023-01-09T10:00:00.000Z``, decimals as written, dates ``YYYY-MM-DD``). Column
@@ -39,6 +40,13 @@ TYPES = {  # the docs' types, as the manifest names them
               "usage_metadata": "STRUCT", "identity_metadata": "STRUCT", "record_type": "STRING",
               "ingestion_date": "DATE", "billing_origin_product": "STRING", "product_features": "STRUCT",
               "usage_type": "STRING"},
+    "job_run_timeline": {"account_id": "STRING", "workspace_id": "STRING", "job_id": "STRING", "run_id": "STRING",
+                         "period_start_time": "TIMESTAMP", "period_end_time": "TIMESTAMP", "trigger_type": "STRING",
+                         "run_type": "STRING", "run_name": "STRING", "result_state": "STRING",
+                         "termination_code": "STRING"},
+    "jobs": {"account_id": "STRING", "workspace_id": "STRING", "job_id": "STRING", "name": "STRING",
+             "creator_id": "STRING", "run_as": "STRING", "tags": "MAP", "change_time": "TIMESTAMP",
+             "delete_time": "TIMESTAMP"},
     "list_prices": {"price_start_time": "TIMESTAMP", "price_end_time": "TIMESTAMP", "account_id": "STRING",
                     "sku_name": "STRING", "cloud": "STRING", "currency_code": "STRING", "usage_unit": "STRING",
                     "pricing": "STRUCT"},
@@ -63,6 +71,8 @@ class DatabricksApi:
     def __init__(self, chunk_rows: int = 1000) -> None:
         self.usage: list[dict] = []
         self.list_prices: list[dict] = []
+        self.job_run_timeline: list[dict] = []
+        self.jobs: list[dict] = []
         self.chunk_rows = chunk_rows
         self.pending = 0  # answer this many statements PENDING first (the client polls)
         self.fail_next = None  # (error_code, message): the next statement FAILS
@@ -131,11 +141,15 @@ class DatabricksApi:
     def execute(self, body: dict) -> dict:
         sid = str(uuid.uuid4())
         text = body["statement"]
-        table = re.search(r"FROM system\.billing\.(\w+)", text).group(1)
+        table = re.search(r"FROM system\.(?:billing|lakeflow)\.(\w+)", text).group(1)
         params = {p["name"]: _parse_timestamp(p["value"]) for p in body.get("parameters") or []}
         start, end = params["window_start"], params["window_end"]
         if table == "usage":
             rows = [r for r in self.usage if start <= r["usage_start_time"] < end]
+        elif table == "job_run_timeline":
+            rows = [r for r in self.job_run_timeline if start <= r["period_start_time"] < end]
+        elif table == "jobs":
+            rows = [r for r in self.jobs if start <= r["change_time"] < end]
         else:
             rows = [r for r in self.list_prices
                     if r["price_start_time"] < end and (r["price_end_time"] is None or r["price_end_time"] > start)]
@@ -242,13 +256,13 @@ def list_prices() -> list[dict]:
 def usage_rows() -> list[dict]:
     """Oct 13-16 2026: all-purpose and job compute each day (the docs' example quantity 259.2958 among them), a
     retraction and its restatement of Oct 14's job usage, a record of another day outside every test window."""
-    def row(rid, sku, start, quantity, product, record_type="ORIGINAL", cluster=None, job=None, tags=None):
+    def row(rid, sku, start, quantity, product, record_type="ORIGINAL", cluster=None, job=None, tags=None, run=None):
         return {"record_id": rid, "account_id": ACCOUNT, "workspace_id": WORKSPACE, "sku_name": sku, "cloud": "AWS",
                 "usage_start_time": start, "usage_end_time": start + timedelta(hours=1),
                 "usage_date": start.date(), "custom_tags": tags if tags is not None else {"env": "production"},
                 "usage_unit": "DBU", "usage_quantity": Decimal(quantity),
                 "usage_metadata": {"cluster_id": cluster, "instance_pool_id": None, "notebook_id": None,
-                                   "job_id": job, "node_type": None},
+                                   "job_id": job, "job_run_id": run, "node_type": None},
                 "identity_metadata": {"run_as": "example@email.com", "created_by": None},
                 "record_type": record_type, "ingestion_date": start.date(), "billing_origin_product": product,
                 "product_features": {"is_serverless": False, "is_photon": False}, "usage_type": "COMPUTE_TIME"}
@@ -256,16 +270,19 @@ def usage_rows() -> list[dict]:
     return [
         row("11e22ba4-87b9-4cc2-9770-d10b894b7118", "STANDARD_ALL_PURPOSE_COMPUTE", ts(13, 10), "259.2958",
             "ALL_PURPOSE", cluster="0923-164208-meows279", tags={"env": "production", "team": "Data"}),
-        row("rec-0001", "PREMIUM_JOBS_COMPUTE", ts(13, 2), "41.5000", "JOBS", job="1001", cluster="job-1001-run-1"),
+        row("rec-0001", "PREMIUM_JOBS_COMPUTE", ts(13, 2), "41.5000", "JOBS", job="1001", cluster="job-1001-run-1",
+            run="run-1"),
         row("rec-0002", "STANDARD_ALL_PURPOSE_COMPUTE", ts(14, 23), "12.2500", "ALL_PURPOSE",
             cluster="0923-164208-meows279"),
-        row("rec-0003", "PREMIUM_JOBS_COMPUTE", ts(14, 3), "80.0000", "JOBS", job="1001"),
-        row("rec-0003-r", "PREMIUM_JOBS_COMPUTE", ts(14, 3), "-80.0000", "JOBS", "RETRACTION", job="1001"),
-        row("rec-0003-s", "PREMIUM_JOBS_COMPUTE", ts(14, 3), "64.0000", "JOBS", "RESTATEMENT", job="1001"),
+        row("rec-0003", "PREMIUM_JOBS_COMPUTE", ts(14, 3), "80.0000", "JOBS", job="1001", run="run-2"),
+        row("rec-0003-r", "PREMIUM_JOBS_COMPUTE", ts(14, 3), "-80.0000", "JOBS", "RETRACTION", job="1001",
+            run="run-2"),
+        row("rec-0003-s", "PREMIUM_JOBS_COMPUTE", ts(14, 3), "64.0000", "JOBS", "RESTATEMENT", job="1001",
+            run="run-2"),
         row("rec-0004", "STANDARD_ALL_PURPOSE_COMPUTE", ts(15, 0), "100.0000", "ALL_PURPOSE",
             cluster="0923-164208-meows279", tags={}),
-        row("rec-0005", "PREMIUM_JOBS_COMPUTE", ts(16, 5), "33.3333", "JOBS", job="1002"),
-        row("rec-0099", "PREMIUM_JOBS_COMPUTE", ts(20, 5), "7.0000", "JOBS", job="1002"),
+        row("rec-0005", "PREMIUM_JOBS_COMPUTE", ts(16, 5), "33.3333", "JOBS", job="1002", run="run-3"),
+        row("rec-0099", "PREMIUM_JOBS_COMPUTE", ts(20, 5), "7.0000", "JOBS", job="1002", run="run-4"),
     ]
 
 
@@ -276,3 +293,32 @@ def unit_price(sku: str, cloud: str, at: datetime) -> Decimal:
                 price["price_end_time"] is None or at < price["price_end_time"]):
             return Decimal(price["pricing"]["effective_list"]["default"])
     raise LookupError((sku, cloud, at))
+
+
+def job_runs() -> tuple[list[dict], list[dict]]:
+    """(job_run_timeline, jobs) for Oct 13-16 2026, in the documented shape: job 1001 "nightly-etl" ran on the 13th
+    (succeeded) and on the 14th (failed, then repaired: two attempts, two final rows), job 1002 ran for 2.5 hours
+    on the 16th (three hourly slices, the state only on the last) and timed out; job 1001 was renamed on the
+    15th."""
+    def slice_(job, run, start, end, state=None, code=None, name="scheduled run"):
+        return {"account_id": ACCOUNT, "workspace_id": WORKSPACE, "job_id": job, "run_id": run,
+                "period_start_time": start, "period_end_time": end, "trigger_type": "CRON", "run_type": "JOB_RUN",
+                "run_name": name, "result_state": state, "termination_code": code}
+
+    timeline = [
+        slice_("1001", "run-1", ts(13, 2), ts(13, 2) + timedelta(minutes=40), "SUCCEEDED", "SUCCESS"),
+        slice_("1001", "run-2", ts(14, 3), ts(14, 3) + timedelta(minutes=25), "FAILED", "RUN_EXECUTION_ERROR"),
+        slice_("1001", "run-2", ts(14, 5), ts(14, 5) + timedelta(minutes=35), "SUCCEEDED", "SUCCESS"),
+        slice_("1002", "run-3", ts(16, 5), ts(16, 6)),
+        slice_("1002", "run-3", ts(16, 6), ts(16, 7)),
+        slice_("1002", "run-3", ts(16, 7), ts(16, 7) + timedelta(minutes=30), "TIMED_OUT", "RUN_EXECUTION_ERROR"),
+    ]
+
+    def job(job_id, name, changed):
+        return {"account_id": ACCOUNT, "workspace_id": WORKSPACE, "job_id": job_id, "name": name,
+                "creator_id": "123", "run_as": "etl@example.com", "tags": {"team": "data"}, "change_time": changed,
+                "delete_time": None}
+
+    jobs = [job("1001", "nightly-etl", ts(13, 0)), job("1002", "weekly-report", ts(13, 0)),
+            job("1001", "nightly-etl-v2", ts(15, 12))]
+    return timeline, jobs

@@ -24,6 +24,8 @@ TABLES = {
     "warehouse_metering_history": """start_time timestamp_ltz, end_time timestamp_ltz, warehouse_id number,
         warehouse_name varchar, credits_used number(38,9), credits_used_compute number(38,9),
         credits_used_cloud_services number(38,9), credits_attributed_compute_queries number(38,9)""",
+    "storage_usage": """usage_date date, storage_bytes number(38,0), stage_bytes number(38,0),
+        failsafe_bytes number(38,0), hybrid_table_storage_bytes number(38,0)""",
     "query_history": """query_id varchar, start_time timestamp_ltz, end_time timestamp_ltz, execution_time number,
         total_elapsed_time number, warehouse_name varchar, user_name varchar, role_name varchar, query_tag varchar,
         database_name varchar, execution_status varchar""",
@@ -167,3 +169,13 @@ def queries() -> list[tuple]:
             q("q-2", hour(14, 9) + timedelta(minutes=30), 15, "BOB"),
             q("q-3", hour(14, 9) + timedelta(minutes=45), 30, "ALICE"),
             q("q-4", hour(14, 10) + timedelta(minutes=20), 20, "CAROL")]
+
+
+TIB = 1024 ** 4
+
+
+def storage_days() -> list[tuple]:
+    """(usage_date, storage, stage, fail-safe, hybrid bytes): 2.5 TiB of tables growing by 0.1 TiB a day, 100 GiB of
+    stages, 0.25 TiB in fail-safe."""
+    return [(date(2026, 10, day), int(TIB * Decimal("2.5")) + (day - 13) * TIB // 10, 100 * 1024 ** 3, TIB // 4, 0)
+            for day in (13, 14, 15, 16)]

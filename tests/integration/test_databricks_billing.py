@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 
 from collectors.core.base import CollectorError, Reject, Window
-from collectors.sources.databricks_billing import LIST_PRICES, USAGE, DatabricksBillingCollector
-from tests.fakes.databricks_api import TOKEN, WAREHOUSE, DatabricksApi, list_prices, usage_rows
+from collectors.sources.databricks_billing import JOB_RUN_TIMELINE, JOBS, LIST_PRICES, USAGE, DatabricksBillingCollector
+from tests.fakes.databricks_api import TOKEN, WAREHOUSE, DatabricksApi, job_runs, list_prices, usage_rows
 
 WINDOW = Window.from_dates(date(2026, 10, 13), date(2026, 10, 17))
 
@@ -24,6 +24,7 @@ def workspace(monkeypatch):
     with DatabricksApi(chunk_rows=3) as api:
         api.usage = usage_rows()
         api.list_prices = list_prices()
+        api.job_run_timeline, api.jobs = job_runs()
         monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_TEST", json.dumps(api.connection()))
         yield api
 
@@ -98,6 +99,21 @@ def test_a_failed_statement_and_a_wrong_warehouse_are_clear_errors(workspace):
                                        context={"connection_id": "databricks_test"})
     with pytest.raises(CollectorError, match=r"POST /api/2.0/sql/statements failed: .*Warehouse nope does not exist"):
         list(wrong.collect(USAGE, WINDOW))
+
+
+def test_job_run_slices_and_job_changes_are_read_from_lakeflow(workspace):
+    slices = [dict(zip(JOB_RUN_TIMELINE.column_names, r, strict=True))
+              for r in collector().collect(JOB_RUN_TIMELINE, WINDOW)]
+    assert [(s["run_id"], s["result_state"]) for s in slices] == [
+        ("run-1", "SUCCEEDED"), ("run-2", "FAILED"), ("run-2", "SUCCEEDED"), ("run-3", None), ("run-3", None),
+        ("run-3", "TIMED_OUT")]
+    assert slices[0]["period_start_time"] == datetime(2026, 10, 13, 2, tzinfo=UTC)
+    jobs = list(collector().collect(JOBS, WINDOW))
+    assert [(j[2], j[3]) for j in jobs] == [("1001", "nightly-etl"), ("1002", "weekly-report"),
+                                            ("1001", "nightly-etl-v2")]
+    assert json.loads(jobs[0][6]) == {"team": "data"}
+    assert DatabricksBillingCollector("d", {"warehouse_id": WAREHOUSE, "jobs": False}).datasets() == (USAGE,
+                                                                                                      LIST_PRICES)
 
 
 def test_config_errors_name_the_option():

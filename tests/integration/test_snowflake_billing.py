@@ -16,10 +16,18 @@ from collectors.core.base import CollectorError, Reject, Window
 from collectors.sources.snowflake_billing import (
     METERING_DAILY,
     QUERY_HISTORY,
+    STORAGE_DAILY,
     WAREHOUSE_METERING,
     SnowflakeBillingCollector,
 )
-from tests.fakes.snowflake_api import PASSWORD, SnowflakeApi, metering_daily, queries, warehouse_hours
+from tests.fakes.snowflake_api import (
+    PASSWORD,
+    SnowflakeApi,
+    metering_daily,
+    queries,
+    storage_days,
+    warehouse_hours,
+)
 
 WINDOW = Window.from_dates(date(2026, 10, 13), date(2026, 10, 17))
 
@@ -30,6 +38,7 @@ def snowflake():
         api.insert("metering_daily_history", metering_daily())
         api.insert("warehouse_metering_history", warehouse_hours())
         api.insert("query_history", queries())
+        api.insert("storage_usage", storage_days())
         yield api
 
 
@@ -63,6 +72,14 @@ def test_warehouse_hours_and_queries_are_read_with_utc_times(connection):
     assert hours[0][0] == datetime(2026, 10, 14, 9, tzinfo=UTC) and hours[0][2] == "7"
     found = list(collector().collect(QUERY_HISTORY, WINDOW))
     assert [(q[0], q[3], q[5]) for q in found] == [(q[0], q[3], q[6]) for q in queries()]
+
+
+def test_storage_days_are_read_as_exact_bytes_with_the_storage_price_basis(connection):
+    out = list(collector().collect(STORAGE_DAILY, WINDOW))
+    assert [r[:4] for r in out] == [(day, Decimal(t), Decimal(s), Decimal(f)) for day, t, s, f, _ in storage_days()]
+    assert {r[-3:] for r in out} == {("on_demand", None, "USD")}
+    contract = list(collector(storage_price_per_tb="21.5").collect(STORAGE_DAILY, WINDOW))
+    assert {r[-3:] for r in contract} == {("on_demand", Decimal("21.5"), "USD")}
 
 
 def test_a_null_required_value_is_rejected_naming_the_field(snowflake, connection):

@@ -10,6 +10,8 @@
      'cost_grain': 'line_item'},
     {'model': 'int_snowflake_costs_conformed', 'source_system': 'snowflake_billing',
      'cost_grain': 'line_item'},
+    {'model': 'int_snowflake_storage_costs_conformed', 'source_system': 'snowflake_billing',
+     'cost_grain': 'line_item'},
     {'model': 'int_focus_file_costs_conformed', 'source_system': 'focus_file', 'cost_grain': 'line_item'},
     {'model': 'int_aws_data_export_cur2_costs_conformed', 'source_system': 'aws_data_export_cur2',
      'cost_grain': 'line_item'},
