@@ -156,7 +156,6 @@ FROM system.lakeflow.jobs
 WHERE change_time >= :window_start AND change_time < :window_end
 ORDER BY change_time, job_id"""
 
-PARSERS = {"text": str, "jsonb": "json", "numeric": "decimal", "timestamptz": "timestamp", "date": "date"}
 
 
 class DatabricksBillingCollector(Collector):
@@ -229,8 +228,7 @@ class DatabricksBillingCollector(Collector):
 
     def _rows(self, dataset: Dataset, statement: str, window: Window, names: list[str]) -> Iterator[list]:
         hook = self._hook()
-        schema = "lakeflow" if dataset in (JOB_RUN_TIMELINE, JOBS) else "billing"
-        what = f"system.{schema}.{dataset.name} {window}"
+        what = f"{_system_table(dataset)} {window}"
         parameters = [{"name": "window_start", "value": _sql_timestamp(window.start), "type": "TIMESTAMP"},
                       {"name": "window_end", "value": _sql_timestamp(window.end), "type": "TIMESTAMP"}]
         answer = self._call(hook, "POST", STATEMENTS, what, {
@@ -295,8 +293,7 @@ class DatabricksBillingCollector(Collector):
     # -- one row ---------------------------------------------------------------------------------------------------
     def _record(self, dataset: Dataset, columns: tuple[Column, ...], row: Any, number: int) -> tuple | Reject:
         raw = json.dumps(row)[:2000]
-        schema = "lakeflow" if dataset in (JOB_RUN_TIMELINE, JOBS) else "billing"
-        ref = f"system.{schema}.{dataset.name} row {number}"
+        ref = f"{_system_table(dataset)} row {number}"
         if not isinstance(row, list) or len(row) != len(columns):
             return Reject(dataset.name, ref, "(record)", f"expected an array of {len(columns)} values", raw)
         if dataset is USAGE and row[0]:
@@ -330,6 +327,10 @@ class _WithoutDebug:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._log, name)
+
+
+def _system_table(dataset: Dataset) -> str:
+    return f"system.{'lakeflow' if dataset in (JOB_RUN_TIMELINE, JOBS) else 'billing'}.{dataset.name}"
 
 
 def _state(answer: dict) -> str:

@@ -158,34 +158,31 @@ class SnowflakeBillingCollector(Collector):
         if edition is not None and edition not in EDITIONS:
             raise ValueError(f"source {self.source_id}: options.edition: expected one of {list(EDITIONS)}, got "
                              f"{edition!r}")
-        self.credit_price = None
-        if price is not None:
-            try:
-                self.credit_price = Decimal(str(price))
-            except InvalidOperation:
-                self.credit_price = None
-            if isinstance(price, float) or self.credit_price is None or not self.credit_price > 0:
-                raise ValueError(f"source {self.source_id}: options.credit_price: expected a positive decimal "
-                                 f"string (e.g. '2.75'), got {price!r}")
+        self.credit_price = self._price_option("credit_price", "the contract's price per credit, e.g. '2.75'")
         self.edition = edition
         self.storage_pricing = self.options.get("storage_pricing", "on_demand")
         if self.storage_pricing not in STORAGE_PRICING:
             raise ValueError(f"source {self.source_id}: options.storage_pricing: expected one of "
                              f"{list(STORAGE_PRICING)} (the list price per TB-month), got {self.storage_pricing!r}")
-        self.storage_price = None
-        if (storage_price := self.options.get("storage_price_per_tb")) is not None:
-            try:
-                self.storage_price = Decimal(str(storage_price))
-            except InvalidOperation:
-                self.storage_price = None
-            if isinstance(storage_price, float) or self.storage_price is None or not self.storage_price > 0:
-                raise ValueError(f"source {self.source_id}: options.storage_price_per_tb: expected a positive "
-                                 f"decimal string (the contract's price per TB-month, e.g. '23'), got "
-                                 f"{storage_price!r}")
+        self.storage_price = self._price_option("storage_price_per_tb", "the contract's price per TB-month, e.g. '23'")
         self.currency = str(self.options.get("currency", "USD"))
         self.account_name = self.options.get("account_name")
         self._datasets = (METERING_DAILY, STORAGE_DAILY, WAREHOUSE_METERING) + (
             (QUERY_HISTORY,) if self.options.get("query_history", True) else ())
+
+    def _price_option(self, key: str, meaning: str) -> Decimal | None:
+        """A contract price option: absent (None) or a positive decimal string (a float would be rounded money)."""
+        value = self.options.get(key)
+        if value is None:
+            return None
+        try:
+            price = None if isinstance(value, float) else Decimal(str(value))
+        except InvalidOperation:
+            price = None
+        if price is None or not price > 0:
+            raise ValueError(f"source {self.source_id}: options.{key}: expected a positive decimal string ({meaning}), "
+                             f"got {value!r}")
+        return price
 
     def datasets(self) -> tuple[Dataset, ...]:
         return self._datasets
@@ -206,11 +203,11 @@ class SnowflakeBillingCollector(Collector):
             while rows := cursor.fetchmany(FETCH_ROWS):
                 for row in rows:
                     number += 1
-                    yield self._record(dataset, row, number, account, window)
+                    yield self._record(dataset, row, number, account)
         finally:
             connection.close()
 
-    def _record(self, dataset: Dataset, row: tuple, number: int, account: str, window: Window) -> tuple | Reject:
+    def _record(self, dataset: Dataset, row: tuple, number: int, account: str) -> tuple | Reject:
         ref = f"{dataset.name} row {number}" + (f" query_id {row[0]}" if dataset is QUERY_HISTORY else "")
         labels = (account, self.options.get("organization_name"), self.options.get("region"))
         if dataset is METERING_DAILY:
