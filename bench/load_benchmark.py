@@ -2,8 +2,9 @@
 
     make bench            (or: bin/openfinops-python bench/load_benchmark.py --rows 1000000)
 
-Rows are demo FOCUS cost lines (38 columns + 5 load-metadata columns), generated once before any timing.
-Each method loads into a freshly truncated ``bench.demo_cost_line_items`` (same DDL as raw). Printed: rows/s per
+Rows are the demo's FOCUS cost lines (the columns of ``raw.focus_cost_line_items`` + 5 load-metadata columns),
+generated once before any timing. Each method loads into a freshly truncated ``bench.focus_cost_line_items`` (same
+DDL as raw). Printed: rows/s per
 method and the ratios the project tracks (targets: loader >= 0.7x bare COPY and >= 15x pandas.to_sql).
 """
 

@@ -95,6 +95,12 @@ class LoadResult:
         return f"source {self.source_id} window {self.window} batch {self.batch_id}: {parts}"
 
 
+def slice_index(ds: Dataset) -> str:
+    """The index a load's delete uses: (_source_id, time column). Named after both, because two datasets may share a
+    table with different time columns (the demo's FOCUS lines replace charge days, FOCUS files billing periods)."""
+    return f"{ds.table}_{ds.time_column}_slice_idx"[:63]  # PostgreSQL's identifier limit
+
+
 def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "raw") -> None:
     """Create the raw schema, the dataset tables and their slice indexes (if missing) and ``raw._rejects``, in a
     transaction of its own. Idempotent. When everything exists nothing is executed: ``CREATE INDEX IF NOT EXISTS``
@@ -104,7 +110,7 @@ def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "
     datasets = list(datasets)
     relations = [f"{schema}.{REJECTS_TABLE}"]
     for ds in datasets:
-        relations += [f"{schema}.{ds.table}", f"{schema}.{ds.table}_slice_idx"]
+        relations += [f"{schema}.{ds.table}", f"{schema}.{slice_index(ds)}"]
     rejects = sql.Identifier(schema, REJECTS_TABLE).as_string(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name",
@@ -123,7 +129,7 @@ def ensure_tables(conn: Connection, datasets: Iterable[Dataset], schema: str = "
             cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
                 sql.Identifier(schema), sql.Identifier(ds.table), sql.SQL(", ").join(cols)))
             cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (_source_id, {})").format(
-                sql.Identifier(f"{ds.table}_slice_idx"), sql.Identifier(schema), sql.Identifier(ds.table),
+                sql.Identifier(slice_index(ds)), sql.Identifier(schema), sql.Identifier(ds.table),
                 sql.Identifier(ds.time_column)))
         cur.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {}.{} (dataset text NOT NULL, record_ref text NOT NULL, field text, "

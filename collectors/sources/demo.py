@@ -4,16 +4,20 @@ Every figure is a pure function of (seed, dataset, day): the same window always 
 re-loading a window never changes totals. Money is generated as integer micro-units and emitted as ``Decimal``.
 
 What it produces (options ``datasets`` and ``providers`` select a subset):
-- ``cost_line_items``: FOCUS-shaped daily cost lines for AWS, Azure and GCP — several billing/sub accounts, services,
+- ``cost_line_items``: FOCUS 1.2 daily cost lines for AWS, Azure and GCP, written to ``raw.focus_cost_line_items``
+  as a FOCUS export would be (the FOCUS models serve both) — several billing/sub accounts, services,
   regions, ``team``/``env`` tags with inconsistent key and value casing (and some untagged resources), daily credits
   (negative), and one AWS Savings Plan: a monthly purchase (billed, not effective) whose amortised cost lands on the
   covered EC2 usage (effective, not billed); and hourly lines per GPU cluster node (``resource_id`` = the node id of
   ``node_metrics``, tag ``cluster``) on the cluster's provider.
-- ``databricks_usage``: Databricks' ``system.billing.usage`` and ``system.billing.list_prices`` rows, written to the
-  ``databricks_billing`` source's raw tables in its shape (the demo is a fake Databricks workspace: one staging
-  model per raw table serves both).
+- ``databricks_usage``: Databricks' ``system.billing.usage`` and ``system.billing.list_prices`` rows, and the
+  scheduled jobs behind the jobs compute (``system.lakeflow.jobs`` and ``job_run_timeline``: successes, failures,
+  repaired runs; the usage carries each run's ``job_run_id``), written to the ``databricks_billing`` source's raw
+  tables in its shape (the demo is a fake Databricks workspace: one staging model per raw table serves both).
 - ``snowflake_metering_daily``: ``ACCOUNT_USAGE.METERING_DAILY_HISTORY`` rows, with the 10 % cloud-services rule,
-  in ``snowflake_billing``'s raw table and shape (Enterprise edition: priced by the list-price seed).
+  the warehouse-hours they sum (``WAREHOUSE_METERING_HISTORY``) and the queries that ran in them
+  (``QUERY_HISTORY``), in ``snowflake_billing``'s raw tables and shape (Enterprise edition: priced by the list-price
+  seed).
 - ``node_metrics``: hourly samples for every node of every configured cluster (the last node of each cluster is parked,
   nearly idle, at weekends: the under-used capacity the infrastructure view shows).
 - ``llm_training_metrics``: step metrics (every 10 minutes) for a few training runs on those clusters.
@@ -27,66 +31,47 @@ import hashlib
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from collectors.core.base import Collector, Column, Dataset, Reject, Window
+from collectors.core.focus_schema import FOCUS_COST_LINE_ITEMS
 
 # The demo impersonates these vendors: it writes their raw tables, so it uses their dataset definitions.
+from collectors.sources.databricks_billing import JOB_RUN_TIMELINE as DATABRICKS_JOB_RUN_TIMELINE
+from collectors.sources.databricks_billing import JOBS as DATABRICKS_JOBS
 from collectors.sources.databricks_billing import LIST_PRICES as DATABRICKS_LIST_PRICES
 from collectors.sources.databricks_billing import USAGE as DATABRICKS_USAGE
 from collectors.sources.snowflake_billing import METERING_DAILY as SNOWFLAKE_METERING_DAILY
+from collectors.sources.snowflake_billing import QUERY_HISTORY as SNOWFLAKE_QUERY_HISTORY
+from collectors.sources.snowflake_billing import WAREHOUSE_METERING as SNOWFLAKE_WAREHOUSE_METERING
 
 EPOCH = date(2026, 1, 1)  # trend reference; any date works, before or after
 MICRO = Decimal("0.000001")
 
-COST_LINE_ITEMS = Dataset(
-    name="cost_line_items",
-    table="demo_cost_line_items",
-    time_column="charge_period_start",
-    columns=(
-        Column("line_item_id", "text", nullable=False),
-        Column("charge_period_start", "timestamptz", nullable=False),
-        Column("charge_period_end", "timestamptz", nullable=False),
-        Column("billing_period_start", "timestamptz", nullable=False),
-        Column("billing_period_end", "timestamptz", nullable=False),
-        Column("provider_name", "text", nullable=False),
-        Column("publisher_name", "text"),
-        Column("invoice_issuer_name", "text"),
-        Column("billing_account_id", "text", nullable=False),
-        Column("billing_account_name", "text"),
-        Column("sub_account_id", "text"),
-        Column("sub_account_name", "text"),
-        Column("service_name", "text", nullable=False),
-        Column("service_category", "text", nullable=False),
-        Column("region_id", "text"),
-        Column("region_name", "text"),
-        Column("resource_id", "text"),
-        Column("resource_name", "text"),
-        Column("sku_id", "text"),
-        Column("charge_category", "text", nullable=False),
-        Column("charge_class", "text"),
-        Column("charge_description", "text"),
-        Column("charge_frequency", "text"),
-        Column("pricing_category", "text"),
-        Column("pricing_quantity", "numeric"),
-        Column("pricing_unit", "text"),
-        Column("list_unit_price", "numeric"),
-        Column("contracted_unit_price", "numeric"),
-        Column("billed_cost", "numeric", nullable=False),
-        Column("effective_cost", "numeric", nullable=False),
-        Column("list_cost", "numeric", nullable=False),
-        Column("contracted_cost", "numeric", nullable=False),
-        Column("billing_currency", "text", nullable=False),
-        Column("commitment_discount_id", "text"),
-        Column("commitment_discount_type", "text"),
-        Column("commitment_discount_category", "text"),
-        Column("commitment_discount_status", "text"),
-        Column("tags", "jsonb"),
-    ),
+# The demo is a FOCUS export (as `focus_file` and `aws_data_export` load them): its cloud cost lines land in
+# raw.focus_cost_line_items in that table's shape. One difference: it delivers (and replaces) charge days, not
+# whole billing periods, so its Dataset is the FOCUS one keyed on charge_period_start. Rows of a source are only
+# ever replaced by that source's own loads, so the two keys never meet.
+COST_LINE_ITEMS = replace(FOCUS_COST_LINE_ITEMS, name="cost_line_items", time_column="charge_period_start")
+# The generator below builds a line in this order; _focus_record() maps it onto the FOCUS columns. line_item_id
+# (<resource>:<charge start>) is no FOCUS column: it is kept in x_extensions as x_LineItemId.
+_LINE_FIELDS = (
+    "line_item_id", "charge_period_start", "charge_period_end", "billing_period_start", "billing_period_end",
+    "provider_name", "publisher_name", "invoice_issuer_name", "billing_account_id", "billing_account_name",
+    "sub_account_id", "sub_account_name", "service_name", "service_category", "region_id", "region_name",
+    "resource_id", "resource_name", "sku_id", "charge_category", "charge_class", "charge_description",
+    "charge_frequency", "pricing_category", "pricing_quantity", "pricing_unit", "list_unit_price",
+    "contracted_unit_price", "billed_cost", "effective_cost", "list_cost", "contracted_cost", "billing_currency",
+    "commitment_discount_id", "commitment_discount_type", "commitment_discount_category",
+    "commitment_discount_status", "tags",
 )
+_FOCUS_POSITIONS = tuple(_LINE_FIELDS.index(c) if c in _LINE_FIELDS else None
+                         for c in COST_LINE_ITEMS.column_names)
+_FOCUS_EXTRA = {c: COST_LINE_ITEMS.column_names.index(c)
+                for c in ("x_extensions", "focus_version", "source_file", "source_line")}
 
 NODE_METRICS = Dataset(
     name="node_metrics",
@@ -126,14 +111,25 @@ LLM_TRAINING_METRICS = Dataset(
 # options.datasets names -> the raw tables each writes
 DATASET_GROUPS: dict[str, tuple[Dataset, ...]] = {
     "cost_line_items": (COST_LINE_ITEMS,),
-    "databricks_usage": (DATABRICKS_USAGE, DATABRICKS_LIST_PRICES),
-    "snowflake_metering_daily": (SNOWFLAKE_METERING_DAILY,),
+    "databricks_usage": (DATABRICKS_USAGE, DATABRICKS_LIST_PRICES, DATABRICKS_JOB_RUN_TIMELINE, DATABRICKS_JOBS),
+    "snowflake_metering_daily": (SNOWFLAKE_METERING_DAILY, SNOWFLAKE_WAREHOUSE_METERING, SNOWFLAKE_QUERY_HISTORY),
     "node_metrics": (NODE_METRICS,),
     "llm_training_metrics": (LLM_TRAINING_METRICS,),
 }
 ALL_DATASETS = tuple(d for group in DATASET_GROUPS.values() for d in group)
 DATABRICKS_ACCOUNT = "23e22ba4-87b9-4cc2-9770-d10b894b7118"
 DATABRICKS_PRICES_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+SNOWFLAKE_ACCOUNT = "EXAMPLECORP_PROD"
+# (id, name, credits per hour = size, hours it runs, users): an X-LARGE transformation warehouse overnight and a
+# LARGE BI warehouse in office hours.
+SNOWFLAKE_WAREHOUSES = (
+    ("1", "TRANSFORM_WH", Decimal(16), tuple(range(0, 7)), ("DBT_SVC", "AIRFLOW_SVC")),
+    ("2", "BI_WH", Decimal(8), tuple(range(7, 21)), ("ALICE", "BOB", "CAROL", "LOOKER_SVC")),
+)
+# One scheduled job per workspace and 6-hour block runs on the jobs compute of that block (its usage records carry
+# usage_metadata.job_id / job_run_id, as Databricks' do); jobs are redeployed (system.lakeflow.jobs changes) on the 1st.
+DATABRICKS_JOB_NAMES = {"1234567890123456": ("ingest-orders", "build-marts", "refresh-features", "export-reports"),
+                        "6543210987654321": ("train-ranker", "score-batch", "embed-catalogue", "evaluate-models")}
 DATABRICKS_SKUS = (("PREMIUM_JOBS_COMPUTE", Decimal("0.15"), "JOBS"),
                    ("PREMIUM_ALL_PURPOSE_COMPUTE", Decimal("0.55"), "ALL_PURPOSE"),
                    ("PREMIUM_SQL_PRO_COMPUTE", Decimal("0.55"), "SQL"))
@@ -320,6 +316,7 @@ class DemoCollector(Collector):
         self.providers = [PROVIDERS[p] for p in providers]
         self.clusters = list(self.context.get("clusters") or [])
         self._catalogues: dict[str, list[CostResource]] = {}
+        self._snowflake_cache: dict[date, list] = {}
 
     def datasets(self) -> tuple[Dataset, ...]:
         return self._datasets
@@ -328,10 +325,19 @@ class DemoCollector(Collector):
         if dataset is DATABRICKS_LIST_PRICES:
             yield from self._databricks_prices(window)
             return
+        if dataset is DATABRICKS_JOBS:
+            yield from self._databricks_jobs(window)
+            return
+        if dataset is COST_LINE_ITEMS:
+            yield from self._focus_records(window)
+            return
         generate = {
-            COST_LINE_ITEMS.table: self._cost_day,
             DATABRICKS_USAGE.table: self._databricks_day,
+            DATABRICKS_JOB_RUN_TIMELINE.table: self._databricks_job_run_slices,
             SNOWFLAKE_METERING_DAILY.table: self._snowflake_day,
+            SNOWFLAKE_WAREHOUSE_METERING.table: lambda day: (h for h, _ in self._snowflake_warehouse_hours(day)),
+            SNOWFLAKE_QUERY_HISTORY.table: lambda day: (q for _, qs in self._snowflake_warehouse_hours(day)
+                                                        for q in qs),
             NODE_METRICS.table: self._node_metrics_day,
             LLM_TRAINING_METRICS.table: self._training_day,
         }[dataset.table]
@@ -345,6 +351,15 @@ class DemoCollector(Collector):
                     yield record
 
     # -- cost ----------------------------------------------------------------------------------------------------
+    def _focus_records(self, window: Window) -> Iterator[tuple]:
+        """The day's cost lines as FOCUS records: one "file" per source and charge day, lines numbered in it (so
+        (source_file, source_line) is the record's stable identity, as for a real FOCUS file)."""
+        for day in window.days():
+            source_file = f"demo://{self.source_id}/{day.isoformat()}.csv"
+            for number, line in enumerate(self._cost_day(day), start=1):
+                if window.start <= line[1] < window.end:  # charge_period_start
+                    yield _focus_record(line, source_file, number)
+
     def _catalogue(self, provider: ProviderSpec) -> list[CostResource]:
         if provider.key not in self._catalogues:
             self._catalogues[provider.key] = _build_catalogue(provider, self.seed, self.scale)
@@ -465,11 +480,64 @@ class DemoCollector(Collector):
                         usage_end_time=start + timedelta(hours=6), usage_date=day,
                         custom_tags=json.dumps({"Team": team.upper() if hour == 6 else team, "env": "prod"}),
                         usage_unit="DBU", usage_quantity=dbus,
-                        usage_metadata=json.dumps({"cluster_id": f"0101-{ws[-4:]}-{product.lower()}",
-                                                   "job_id": None}),
+                        usage_metadata=json.dumps(self._databricks_usage_metadata(ws, product, day, hour)),
                         identity_metadata=json.dumps({"run_as": f"{team}-pipelines@example.com"}),
                         record_type="ORIGINAL", ingestion_date=day, billing_origin_product=product,
                         product_features=json.dumps({"is_serverless": False}), usage_type="COMPUTE_TIME")
+
+    @staticmethod
+    def _databricks_job(ws: str, day: date, hour: int) -> tuple[str, str, str]:
+        """(job_id, job name, run_id) of the scheduled run in a workspace's 6-hour block."""
+        name = DATABRICKS_JOB_NAMES[ws][hour // 6]
+        return _databricks_job_id(ws, name), name, str(_stable_int(ws, name, day.isoformat(), hour) % 10**15)
+
+    def _databricks_usage_metadata(self, ws: str, product: str, day: date, hour: int) -> dict:
+        metadata = {"cluster_id": f"0101-{ws[-4:]}-{product.lower()}", "job_id": None}
+        if product == "JOBS":
+            job_id, _name, run_id = self._databricks_job(ws, day, hour)
+            metadata.update(job_id=job_id, job_run_id=run_id)
+        return metadata
+
+    def _databricks_job_run_slices(self, day: date) -> Iterator[tuple]:
+        """``system.lakeflow.job_run_timeline``: each run in hourly slices, the result state on the last slice of an
+        attempt. About 1 run in 9 fails; about 1 in 7 fails once and succeeds when repaired (two attempts). Runs start
+        10 minutes into their block and last 40-200 minutes, so a run never crosses midnight."""
+        for ws in DATABRICKS_JOB_NAMES:
+            for hour in (0, 6, 12, 18):
+                job_id, name, run_id = self._databricks_job(ws, day, hour)
+                rng = random.Random(_stable_int(self.seed, "databricks-run", run_id))
+                fate = _stable_int(self.seed, "fate", run_id)
+                outcomes = (["FAILED"] if fate % 9 == 0 else ["FAILED", "SUCCEEDED"] if fate % 7 == 0
+                            else ["SUCCEEDED"])
+                start = _utc(day, hour, 10)
+                for outcome in outcomes:
+                    end = start + timedelta(minutes=rng.randint(40, 100 if len(outcomes) > 1 else 200))
+                    slice_start = start
+                    while slice_start < end:
+                        slice_end = min(end, slice_start.replace(minute=0) + timedelta(hours=1))
+                        last = slice_end == end
+                        yield DATABRICKS_JOB_RUN_TIMELINE.row(
+                            account_id=DATABRICKS_ACCOUNT, workspace_id=ws, job_id=job_id, run_id=run_id,
+                            period_start_time=slice_start, period_end_time=slice_end, trigger_type="CRON",
+                            run_type="JOB_RUN", run_name=name, result_state=outcome if last else None,
+                            termination_code=("RUN_EXECUTION_ERROR" if outcome == "FAILED" else "SUCCESS")
+                            if last else None)
+                        slice_start = slice_end
+                    start = end + timedelta(minutes=5)  # the repair starts 5 minutes later
+
+    def _databricks_jobs(self, window: Window) -> Iterator[tuple]:
+        """``system.lakeflow.jobs``: each job's definition, changed (redeployed) at 00:30 on the 1st of each month."""
+        for day in window.days():
+            changed = _utc(day, 0, 30)
+            if day.day != 1 or not window.start <= changed < window.end:
+                continue
+            for ws, names in DATABRICKS_JOB_NAMES.items():
+                team = "data" if ws.startswith("1") else "ml"
+                for name in names:
+                    yield DATABRICKS_JOBS.row(
+                        account_id=DATABRICKS_ACCOUNT, workspace_id=ws, job_id=_databricks_job_id(ws, name),
+                        name=name, creator_id="deploy-bot@example.com", run_as=f"{team}-pipelines@example.com",
+                        tags=json.dumps({"team": team}), change_time=changed, delete_time=None)
 
     def _databricks_prices(self, window: Window) -> Iterator[tuple]:
         """``system.billing.list_prices``: one open-ended price per SKU, read for every window (as the collector)."""
@@ -481,18 +549,64 @@ class DemoCollector(Collector):
                 pricing=pricing)
 
     def _snowflake_day(self, day: date) -> Iterator[tuple]:
+        """``METERING_DAILY_HISTORY``: the warehouses' day is the sum of their metered hours (as in Snowflake); pipes
+        and automatic clustering are serverless. Cloud services are adjusted by the 10 % rule per day."""
         rng = random.Random(_stable_int(self.seed, "snowflake", day.isoformat()))
         factor = _day_factor(day)
-        for service_type, base in (("WAREHOUSE_METERING", 180.0), ("PIPE", 6.0), ("AUTO_CLUSTERING", 9.0)):
-            compute = Decimal(int(base * factor * rng.uniform(0.8, 1.2) * 1000)).scaleb(-3)
-            cloud = Decimal(int(float(compute) * rng.uniform(0.04, 0.16) * 1000)).scaleb(-3)
+        hours = [h for h, _queries in self._snowflake_warehouse_hours(day)]
+        warehouse_compute = sum((h[SNOWFLAKE_WAREHOUSE_METERING.column_names.index("credits_used_compute")]
+                                 for h in hours), Decimal(0))
+        warehouse_cloud = sum((h[SNOWFLAKE_WAREHOUSE_METERING.column_names.index("credits_used_cloud_services")]
+                               for h in hours), Decimal(0))
+        for service_type, base in (("WAREHOUSE_METERING", None), ("PIPE", 6.0), ("AUTO_CLUSTERING", 9.0)):
+            if base is None:
+                compute, cloud = warehouse_compute, warehouse_cloud
+            else:
+                compute = Decimal(int(base * factor * rng.uniform(0.8, 1.2) * 1000)).scaleb(-3)
+                cloud = Decimal(int(float(compute) * rng.uniform(0.04, 0.16) * 1000)).scaleb(-3)
             adjustment = -min(cloud, (compute * Decimal("0.1")).quantize(Decimal("0.001")))
             yield SNOWFLAKE_METERING_DAILY.row(
                 usage_date=day, service_type=service_type, credits_used_compute=compute,
                 credits_used_cloud_services=cloud, credits_used=compute + cloud,
                 credits_adjustment_cloud_services=adjustment, credits_billed=compute + cloud + adjustment,
-                account_name="EXAMPLECORP_PROD", organization_name="EXAMPLECORP", region="AWS_US_EAST_1",
+                account_name=SNOWFLAKE_ACCOUNT, organization_name="EXAMPLECORP", region="AWS_US_EAST_1",
                 edition="enterprise", contract_credit_price=None, currency="USD")
+
+    def _snowflake_warehouse_hours(self, day: date) -> list[tuple[tuple, list[tuple]]]:
+        """``WAREHOUSE_METERING_HISTORY`` hours and the ``QUERY_HISTORY`` queries that ran in them: each warehouse
+        resumes for the hours it has queries, bills its size's credits per hour for the minutes it ran (at least one),
+        and some hours are partly idle (the idle share the attribution mart shows)."""
+        cached = self._snowflake_cache.get(day)
+        if cached is not None:
+            return cached
+        factor = _day_factor(day)
+        out = []
+        for warehouse_id, warehouse, credits_per_hour, busy_hours, users in SNOWFLAKE_WAREHOUSES:
+            for hour in busy_hours:
+                rng = random.Random(_stable_int(self.seed, "snowflake-wh", warehouse, day.isoformat(), hour))
+                queries = []
+                minute = rng.randint(0, 10)
+                for n in range(max(1, int(rng.randint(3, 9) * factor))):
+                    seconds = rng.randint(20, 420)
+                    start = _utc(day, hour, 0) + timedelta(minutes=minute, seconds=rng.randint(0, 59))
+                    end = min(start + timedelta(seconds=seconds), _utc(day, hour, 0) + timedelta(hours=1))
+                    queries.append(SNOWFLAKE_QUERY_HISTORY.row(
+                        query_id=_uuid_from(self.seed, warehouse, day, hour, n), start_time=start, end_time=end,
+                        execution_time_ms=int((end - start).total_seconds() * 1000), warehouse_name=warehouse,
+                        user_name=users[rng.randrange(len(users))], role_name="TRANSFORMER" if "TRANSFORM" in
+                        warehouse else "ANALYST", query_tag=None, database_name="ANALYTICS",
+                        execution_status="SUCCESS", account_name=SNOWFLAKE_ACCOUNT))
+                    minute = min(55, minute + rng.randint(2, 12))
+                running_minutes = min(60, max(1, int(sum(q[3] for q in queries) / 60_000) + rng.randint(5, 15)))
+                compute = (credits_per_hour * Decimal(running_minutes) / 60).quantize(Decimal("0.000000001"))
+                cloud = (compute * Decimal(rng.randint(2, 14)) / 100).quantize(Decimal("0.000000001"))
+                out.append((SNOWFLAKE_WAREHOUSE_METERING.row(
+                    start_time=_utc(day, hour), end_time=_utc(day, hour) + timedelta(hours=1),
+                    warehouse_id=warehouse_id, warehouse_name=warehouse, credits_used=compute + cloud,
+                    credits_used_compute=compute, credits_used_cloud_services=cloud, account_name=SNOWFLAKE_ACCOUNT),
+                    queries))
+        self._snowflake_cache = {day: out}  # the three Snowflake datasets of a day ask in turn
+        return out
 
     # -- clusters and training ------------------------------------------------------------------------------------
     def _node_metrics_day(self, day: date) -> Iterator[tuple]:
@@ -539,6 +653,19 @@ class DemoCollector(Collector):
                 yield (_utc(day, minute // 60, minute % 60), run_id, model, cluster["cluster_id"], step,
                        Decimal(f"{loss:.5f}"), Decimal("0.0003") if step < 5000 else Decimal("0.0001"),
                        Decimal(int(rng.uniform(0.9, 1.1) * 2100 * gpus)), Decimal(f"{rng.uniform(60, 78):.1f}"), gpus)
+
+
+def _databricks_job_id(ws: str, name: str) -> str:
+    return str(100_000 + _stable_int(ws, name) % 900_000)
+
+
+def _focus_record(line: tuple, source_file: str, source_line: int) -> tuple:
+    record = [None if pos is None else line[pos] for pos in _FOCUS_POSITIONS]
+    record[_FOCUS_EXTRA["x_extensions"]] = json.dumps({"x_LineItemId": line[0]})
+    record[_FOCUS_EXTRA["focus_version"]] = "1.2"
+    record[_FOCUS_EXTRA["source_file"]] = source_file
+    record[_FOCUS_EXTRA["source_line"]] = source_line
+    return tuple(record)
 
 
 def _uuid_from(*parts: object) -> str:

@@ -12,6 +12,21 @@ snowflake-connector-python (session time zone UTC):
   user, role, tag, start / end, execution time), for per-query attribution: each warehouse-hour's credits are
   split across the queries that executed in it by execution time (``fct_snowflake_query_attribution``; never the
   hour added once per query, as the original agent did).
+- ``raw.snowflake_billing_usage_in_currency_daily`` (only with ``usage_in_currency: true``):
+  ``SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY`` row for row: what Snowflake bills in currency per
+  account, day and usage type (compute, cloud services, storage, data transfer, ...), with balance source, billing
+  / rating / service type and the adjustment flag (adjustments kept, negative amounts allowed). Where an
+  account-day has these rows, its cost lines come from them (billed cost = ``USAGE_IN_CURRENCY``) and its credits
+  x price lines (metering and storage) are left out, so nothing is counted twice; account-days without them keep
+  credits x price (``int_snowflake_usage_in_currency_costs_conformed``).
+  Off by default: only the organisation account or an account with the ORGADMIN role enabled has the view, and
+  only a role that may see currency reads it (ACCOUNTADMIN there, GLOBALORGADMIN, or the database role
+  ORGANIZATION_BILLING_VIEWER); customers contracted through a reseller cannot read it. Its upgraded version is
+  read (the legacy one has no ``BILLING_TYPE``: the query fails naming the column). Only the source's account is
+  read: rows whose ``ACCOUNT_NAME``, ``ACCOUNT_LOCATOR`` or ``<ORGANIZATION_NAME>-<ACCOUNT_NAME>`` is the source's
+  account, case-insensitively (set ``account_name`` to the account's name as the organisation shows it); charges
+  of the contract with no account (priority support) are not read. The view lags up to 72 hours and a day may
+  change until the month closes: give such a source ``lookback_days: 3`` and ``close_days`` (e.g. 5).
 
 Every row carries the account (``options.account_name``, else the connection's account) and the price basis the
 source is configured with (``options.edition`` for the list price per credit kept as data in the dbt seed
@@ -22,7 +37,8 @@ Options: ``edition`` (``standard`` | ``enterprise`` | ``business_critical``) or 
 string, with ``currency``, default USD); ``account_name``, ``organization_name``, ``region`` (labels of the cost
 lines: billing account = organisation, sub account = account); ``query_history`` (default true); storage:
 ``storage_pricing`` (``on_demand``, the default, or ``capacity``: list price per TB-month in the dbt seed
-``snowflake_storage_prices``) or ``storage_price_per_tb`` (the contract's, a decimal string).
+``snowflake_storage_prices``) or ``storage_price_per_tb`` (the contract's, a decimal string);
+``usage_in_currency`` (default false: the billed currency amounts of ORGANIZATION_USAGE, above).
 Credentials: the source's ``connection_id`` names an Airflow connection of type ``snowflake`` (account, user,
 password or key pair, warehouse, role: the provider's fields); a connection ``host`` (+ ``port``, extra
 ``protocol``) is used for PrivateLink or a proxy. The role needs IMPORTED PRIVILEGES on the SNOWFLAKE database.
@@ -116,6 +132,34 @@ QUERY_HISTORY = Dataset(
     ),
 )
 
+USAGE_IN_CURRENCY_DAILY = Dataset(
+    name="usage_in_currency_daily",
+    table="snowflake_billing_usage_in_currency_daily",
+    time_column="usage_date",
+    columns=(
+        Column("organization_name", "text"),
+        Column("contract_number", "text"),
+        Column("account_name", "text"),
+        Column("account_locator", "text"),
+        Column("region", "text"),
+        Column("service_level", "text"),
+        Column("usage_date", "date", nullable=False),
+        Column("usage_type", "text", nullable=False),
+        Column("currency", "text", nullable=False),
+        Column("usage", "numeric"),
+        Column("usage_in_currency", "numeric", nullable=False),
+        Column("balance_source", "text"),
+        Column("billing_type", "text"),
+        Column("rating_type", "text"),
+        Column("service_type", "text"),
+        Column("is_adjustment", "boolean"),
+        # the source's labels, as on the other tables: its cost lines are this account's
+        Column("source_account_name", "text", nullable=False),
+        Column("source_organization_name", "text"),
+        Column("source_region", "text"),
+    ),
+)
+
 SQL = {
     METERING_DAILY.name: """
 SELECT usage_date, service_type, credits_used_compute, credits_used_cloud_services, credits_used,
@@ -140,6 +184,15 @@ SELECT query_id, start_time, end_time, execution_time, warehouse_name, user_name
 FROM snowflake.account_usage.query_history
 WHERE start_time >= %(start)s AND start_time < %(end)s AND warehouse_name IS NOT NULL AND execution_time > 0
 ORDER BY start_time, query_id""",
+    USAGE_IN_CURRENCY_DAILY.name: """
+SELECT organization_name, contract_number, account_name, account_locator, region, service_level, usage_date,
+       usage_type, currency, usage, usage_in_currency, balance_source, billing_type, rating_type, service_type,
+       is_adjustment
+FROM snowflake.organization_usage.usage_in_currency_daily
+WHERE usage_date >= %(start_date)s AND usage_date < %(end_date)s
+  AND (upper(account_name) = upper(%(account)s) OR upper(account_locator) = upper(%(account)s)
+       OR upper(organization_name || '-' || account_name) = upper(%(account)s))
+ORDER BY usage_date, usage_type, service_type, balance_source, billing_type, rating_type, is_adjustment""",
 }
 FETCH_ROWS = 10_000
 
@@ -169,6 +222,12 @@ class SnowflakeBillingCollector(Collector):
         self.account_name = self.options.get("account_name")
         self._datasets = (METERING_DAILY, STORAGE_DAILY, WAREHOUSE_METERING) + (
             (QUERY_HISTORY,) if self.options.get("query_history", True) else ())
+        usage_in_currency = self.options.get("usage_in_currency", False)
+        if not isinstance(usage_in_currency, bool):
+            raise ValueError(f"source {self.source_id}: options.usage_in_currency: expected true or false (read "
+                             f"ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY), got {usage_in_currency!r}")
+        if usage_in_currency:
+            self._datasets += (USAGE_IN_CURRENCY_DAILY,)
 
     def _price_option(self, key: str, meaning: str) -> Decimal | None:
         """A contract price option: absent (None) or a positive decimal string (a float would be rounded money)."""
@@ -192,6 +251,7 @@ class SnowflakeBillingCollector(Collector):
                   "end_date": (window.end - timedelta(microseconds=1)).date() + timedelta(days=1)}
         connection = self._connect()
         account = self.account_name or getattr(connection, "account", None) or "unknown"
+        params["account"] = account
         try:
             cursor = connection.cursor()
             try:
@@ -209,11 +269,15 @@ class SnowflakeBillingCollector(Collector):
 
     def _record(self, dataset: Dataset, row: tuple, number: int, account: str) -> tuple | Reject:
         ref = f"{dataset.name} row {number}" + (f" query_id {row[0]}" if dataset is QUERY_HISTORY else "")
+        if dataset is USAGE_IN_CURRENCY_DAILY and len(row) > 7:
+            ref += f" usage_date {row[6]} usage_type {row[7]}"
         labels = (account, self.options.get("organization_name"), self.options.get("region"))
         if dataset is METERING_DAILY:
             values = (*row, *labels, self.edition, self.credit_price, self.currency)
         elif dataset is STORAGE_DAILY:
             values = (*row, *labels, self.storage_pricing, self.storage_price, self.currency)
+        elif dataset is USAGE_IN_CURRENCY_DAILY:
+            values = (*row, *labels)
         else:
             values = (*row, account)
         if len(values) != len(dataset.columns):
@@ -225,12 +289,14 @@ class SnowflakeBillingCollector(Collector):
                     return Reject(dataset.name, ref, column.name, "required value is null", repr(row)[:2000])
                 out.append(None)
                 continue
-            if column.pg_type == "numeric" and not isinstance(value, Decimal | int):
+            if column.pg_type == "numeric" and (not isinstance(value, Decimal | int) or isinstance(value, bool)):
                 return Reject(dataset.name, ref, column.name, f"not a number: {value!r}", repr(row)[:2000])
             if column.pg_type == "timestamptz":
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     return Reject(dataset.name, ref, column.name, f"not a UTC timestamp: {value!r}", repr(row)[:2000])
                 value = value.astimezone(UTC)
+            if column.pg_type == "boolean" and not isinstance(value, bool):
+                return Reject(dataset.name, ref, column.name, f"not a boolean: {value!r}", repr(row)[:2000])
             if column.pg_type == "date" and not isinstance(value, date):
                 return Reject(dataset.name, ref, column.name, f"not a date: {value!r}", repr(row)[:2000])
             if column.pg_type in ("text",):

@@ -5,7 +5,6 @@
       source_system  a stable name for the source type (kept on every line; used by tests and the dashboards)
       cost_grain     'line_item' (an export or file itemising the bill) or 'api_aggregate' (a cost API's
                      aggregates of the same spend: left out where a line-item source covers it, see int_focus_costs)
-      key            optional: the model's column that is the cost_line_key, when it is named otherwise
     A new source adds one entry to the list; nothing else in the union changes.
 #}
 {% macro union_cost_sources(sources) -%}
@@ -17,12 +16,7 @@
             ~ source.cost_grain ~ "'") }}
     {%- endif %}
     select
-        {% if source.key -%}
-        {{ source.key }} as cost_line_key,
-        {{ columns[1:] | join(',\n        ') }},
-        {%- else -%}
         {{ columns | join(',\n        ') }},
-        {%- endif %}
         '{{ source.source_system }}' as source_system,
         '{{ source.cost_grain }}' as cost_grain
     from {{ ref(source.model) }}

@@ -80,7 +80,7 @@ def test_two_backfills_of_one_month_at_once_load_it_exactly_once(airflow_db, cfg
     with psycopg.connect(empty_db) as conn:
         loaded = conn.execute("""
             SELECT charge_period_start::date, count(*), sum(billed_cost), count(DISTINCT _batch_id)
-            FROM raw.demo_cost_line_items WHERE _source_id = %s GROUP BY 1 ORDER BY 1""", (SOURCE,)).fetchall()
+            FROM raw.focus_cost_line_items WHERE _source_id = %s GROUP BY 1 ORDER BY 1""", (SOURCE,)).fetchall()
         loads = conn.execute("""SELECT batch_id, status, window_start::date, window_end::date FROM ops.loads
                                 WHERE source_id = %s ORDER BY finished_at""", (SOURCE,)).fetchall()
     assert [(d, n, total) for d, n, total, _ in loaded] == [(d, *expected[d]) for d in sorted(expected)]

@@ -39,7 +39,7 @@ def alert_sink(monkeypatch, tmp_path):
 def raw_day_totals(url):
     with psycopg.connect(url) as conn:
         return conn.execute("""SELECT charge_period_start::date, count(*), sum(billed_cost), min(_batch_id)
-                               FROM raw.demo_cost_line_items GROUP BY 1 ORDER BY 1""").fetchall()
+                               FROM raw.focus_cost_line_items GROUP BY 1 ORDER BY 1""").fetchall()
 
 
 def test_collect_dag_loads_its_data_interval_and_reruns_idempotently(airflow_db, dagbag, cfg, warehouse_conn_env):
@@ -87,7 +87,7 @@ def test_transform_dag_builds_marts_and_sends_each_alert_once(airflow_db, dagbag
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances() if ti.state != "success"]
     with psycopg.connect(url) as conn:
         raw_total = sum((r[0] for r in conn.execute(
-            "SELECT billed_cost FROM raw.demo_cost_line_items").fetchall()), Decimal(0))
+            "SELECT billed_cost FROM raw.focus_cost_line_items").fetchall()), Decimal(0))
         mart_cloud = conn.execute("""SELECT sum(billed_cost) FROM marts.fct_cost_daily
                                      WHERE provider_name IN ('AWS', 'Microsoft Azure', 'Google Cloud')""").fetchone()[0]
         crossings = conn.execute("SELECT count(*) FROM alerts.budget_threshold_crossings "

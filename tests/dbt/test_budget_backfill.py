@@ -46,7 +46,7 @@ def test_backfill_across_a_month_boundary_resets_monthly_budgets(backfilled):
     with psycopg.connect(url) as conn:
         expected: dict = defaultdict(Decimal)
         for start, effective in conn.execute("SELECT charge_period_start, effective_cost "
-                                             "FROM raw.demo_cost_line_items WHERE provider_name = 'AWS'"):
+                                             "FROM raw.focus_cost_line_items WHERE provider_name = 'AWS'"):
             day = start.astimezone(UTC).date()
             expected[date(day.year, day.month, 1)] += effective
         status = {r[0]: r[1:] for r in conn.execute(

@@ -115,7 +115,7 @@ def raw_lines(url) -> list[Line]:
     lines = []
     for provider, start, sub, service, category, cost, tags in fetch(url, """
             SELECT provider_name, charge_period_start, sub_account_id, service_name, charge_category, effective_cost,
-                   tags FROM raw.demo_cost_line_items"""):
+                   tags FROM raw.focus_cost_line_items"""):
         lowered = {k.lower(): v for k, v in (tags or {}).items()}
         lines.append(Line(start.astimezone(UTC).date(), provider, sub or "n/a", service, category, cost,
                           _team(lowered), lowered))

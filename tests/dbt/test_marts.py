@@ -25,7 +25,7 @@ def raw_costs_by_provider_day(url) -> dict:
     out: dict = defaultdict(lambda: [Decimal(0)] * 3)
     for provider, start, billed, effective, list_cost in fetch(url, """
             SELECT provider_name, charge_period_start, billed_cost, effective_cost, list_cost
-            FROM raw.demo_cost_line_items"""):
+            FROM raw.focus_cost_line_items"""):
         acc = out[(provider, start.astimezone(UTC).date())]
         acc[0] += billed
         acc[1] += effective
@@ -81,7 +81,7 @@ def test_team_and_environment_are_normalised_with_an_untagged_bucket(built_wareh
     assert teams == {*TEAMS, "untagged"}
     # Independent: raw tags with any casing of the `team` key, lower-cased values.
     raw = defaultdict(Decimal)
-    for tags, cost in fetch(built_warehouse.url, "SELECT tags, effective_cost FROM raw.demo_cost_line_items"):
+    for tags, cost in fetch(built_warehouse.url, "SELECT tags, effective_cost FROM raw.focus_cost_line_items"):
         team = next((str(v).lower() for k, v in (tags or {}).items() if k.lower() == "team"), "untagged")
         raw[team] += cost
     mart = dict(fetch(built_warehouse.url, """SELECT team, sum(effective_cost) FROM marts.fct_cost_daily
@@ -95,7 +95,7 @@ def test_budget_status_matches_an_independent_computation(built_warehouse, cfg):
     budget = next(b for b in cfg.budgets if b.id == "all-cloud-monthly")
     actual: dict = defaultdict(Decimal)
     for provider, start, effective in fetch(built_warehouse.url, """
-            SELECT provider_name, charge_period_start, effective_cost FROM raw.demo_cost_line_items"""):
+            SELECT provider_name, charge_period_start, effective_cost FROM raw.focus_cost_line_items"""):
         if provider in budget.scope.providers:
             day = start.astimezone(UTC).date()
             actual[day.replace(day=1)] += effective
@@ -141,7 +141,7 @@ def raw_cluster_costs(url) -> dict:
     out: dict = defaultdict(Decimal)
     for start, end, resource, tags, effective in fetch(url, """
             SELECT charge_period_start, charge_period_end, resource_id, tags, effective_cost
-            FROM raw.demo_cost_line_items WHERE tags::jsonb ? 'cluster'"""):
+            FROM raw.focus_cost_line_items WHERE tags::jsonb ? 'cluster'"""):
         assert end - start == timedelta(hours=1)
         out[(json.loads(tags)["cluster"] if isinstance(tags, str) else tags["cluster"], resource,
              start.astimezone(UTC))] += effective

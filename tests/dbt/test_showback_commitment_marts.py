@@ -98,7 +98,7 @@ def raw_lines(url: str) -> list[Line]:
             SELECT charge_period_start, provider_name, billing_account_id, sub_account_id, service_name, _source_id,
                    tags, billing_currency, charge_category, pricing_category, commitment_discount_id,
                    commitment_discount_status, billed_cost, effective_cost, list_cost, contracted_cost
-            FROM raw.demo_cost_line_items""")]
+            FROM raw.focus_cost_line_items""")]
     for usage in databricks_raw_costs(url):
         cost = usage["cost"]
         lines.append(Line(usage["usage_start_time"].astimezone(UTC).date(), "Databricks", usage["account_id"],

@@ -1,6 +1,7 @@
 """A local Snowflake for snowflake-connector-python: fakesnow's server (the connector's REST protocol: login-request,
 query-request with typed rowsets; SQL run by DuckDB) behind a login check of our own (a wrong user or password
-gets Snowflake's 390100 answer), holding ``SNOWFLAKE.ACCOUNT_USAGE`` views as tables with the documented columns of
+gets Snowflake's 390100 answer), holding ``SNOWFLAKE.ACCOUNT_USAGE`` views and
+``SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY`` as tables with the documented columns of
 ``../shared/data/vendor-api/snowflake-account-usage.md`` (QUERY_HISTORY: the columns the collector reads) and the
 rows a test inserts. The collector connects with the real connector through the provider's connection settings
 (host / port / protocol http from the Airflow connection)."""
@@ -29,6 +30,13 @@ TABLES = {
     "query_history": """query_id varchar, start_time timestamp_ltz, end_time timestamp_ltz, execution_time number,
         total_elapsed_time number, warehouse_name varchar, user_name varchar, role_name varchar, query_tag varchar,
         database_name varchar, execution_status varchar""",
+}
+# SNOWFLAKE.ORGANIZATION_USAGE (the organisation account / ORGADMIN): the upgraded view's columns, in their order
+ORG_TABLES = {
+    "usage_in_currency_daily": """organization_name varchar, contract_number varchar, account_name varchar,
+        account_locator varchar, region varchar, service_level varchar, usage_date date, usage_type varchar,
+        usage number(38,3), currency varchar, usage_in_currency number(38,2), balance_source varchar,
+        billing_type varchar, rating_type varchar, service_type varchar, is_adjustment boolean""",
 }
 
 
@@ -87,6 +95,9 @@ class SnowflakeApi:
             cur.execute("create schema if not exists snowflake.account_usage")
             for table, columns in TABLES.items():
                 cur.execute(f"create or replace table snowflake.account_usage.{table} ({columns})")
+            cur.execute("create schema if not exists snowflake.organization_usage")
+            for table, columns in ORG_TABLES.items():
+                cur.execute(f"create or replace table snowflake.organization_usage.{table} ({columns})")
 
     def connection(self) -> dict:
         """The Airflow connection (type snowflake) for this account: plain HTTP on a local port."""
@@ -102,11 +113,13 @@ class SnowflakeApi:
             session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False, "TIMEZONE": "UTC"})
 
     def insert(self, table: str, rows: list[tuple]) -> None:
+        """Rows into an ACCOUNT_USAGE view's table, or ORGANIZATION_USAGE's for the tables of ORG_TABLES."""
         if not rows:
             return
+        schema = "organization_usage" if table in ORG_TABLES else "account_usage"
         with self.connect() as conn:
             placeholders = ", ".join(["%s"] * len(rows[0]))
-            conn.cursor().executemany(f"insert into snowflake.account_usage.{table} values ({placeholders})",
+            conn.cursor().executemany(f"insert into snowflake.{schema}.{table} values ({placeholders})",
                                       [tuple(_sql(v) for v in row) for row in rows])
 
     def __enter__(self) -> SnowflakeApi:
@@ -179,3 +192,28 @@ def storage_days() -> list[tuple]:
     stages, 0.25 TiB in fail-safe."""
     return [(date(2026, 10, day), int(TIB * Decimal("2.5")) + (day - 13) * TIB // 10, 100 * 1024 ** 3, TIB // 4, 0)
             for day in (13, 14, 15, 16)]
+
+
+def usage_in_currency_daily() -> list[tuple]:
+    """USAGE_IN_CURRENCY_DAILY rows (the view's column order): ACME_PROD (locator XY12345) is billed in currency on
+    Oct 14 and 15 (compute from capacity and overage, cloud services, storage, data transfer, and on Oct 15 a
+    negative compute adjustment); Oct 13 and 16 have no rows (their cost stays credits x price). ACME_DEV, another
+    account of the organisation, has a row on Oct 14 that the ACME_PROD source must not read."""
+    def row(account, locator, day, usage_type, usage, amount, balance="capacity", billing="consumption",
+            rating="compute", service="WAREHOUSE_METERING", adjustment=False):
+        return ("ACME", "C-1001", account, locator, "AWS_US_EAST_1", "Enterprise", date(2026, 10, day), usage_type,
+                Decimal(usage), "USD", Decimal(amount), balance, billing, rating, service, adjustment)
+
+    return [
+        row("ACME_PROD", "XY12345", 14, "compute", "6.500", "16.25"),
+        row("ACME_PROD", "XY12345", 14, "compute", "2.500", "7.50", balance="overage"),
+        row("ACME_PROD", "XY12345", 14, "compute", "0.750", "1.88", service="PIPE"),
+        row("ACME_PROD", "XY12345", 14, "cloud services", "0.675", "1.69", service="CLOUD_SERVICES"),
+        row("ACME_PROD", "XY12345", 14, "storage", "2.948", "67.80", rating="storage", service="STORAGE"),
+        row("ACME_PROD", "XY12345", 14, "data transfer", "0.120", "2.40", rating="data transfer",
+            service="DATA_TRANSFER"),
+        row("ACME_PROD", "XY12345", 15, "compute", "12.000", "30.00"),
+        row("ACME_PROD", "XY12345", 15, "storage", "3.048", "70.10", rating="storage", service="STORAGE"),
+        row("ACME_PROD", "XY12345", 15, "compute", "-1.900", "-4.75", adjustment=True),
+        row("ACME_DEV", "XY99999", 14, "compute", "3.000", "7.50"),
+    ]

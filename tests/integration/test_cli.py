@@ -26,9 +26,9 @@ def test_collect_goes_to_the_warehouse_url_given(empty_db):
     proc = wrapper("collect", "demo-azure", "--start", "2026-11-01", "--end", "2026-11-03",
                    env_extra={"OPENFINOPS_WAREHOUSE_URL": empty_db})
     assert proc.returncode == 0, proc.stderr
-    assert "raw.demo_cost_line_items" in proc.stdout
+    assert "raw.focus_cost_line_items" in proc.stdout
     with psycopg.connect(empty_db) as conn:
-        days = conn.execute("SELECT DISTINCT charge_period_start::date FROM raw.demo_cost_line_items "
+        days = conn.execute("SELECT DISTINCT charge_period_start::date FROM raw.focus_cost_line_items "
                             "WHERE _source_id = 'demo-azure' ORDER BY 1").fetchall()
     assert [str(d) for (d,) in days] == ["2026-11-01", "2026-11-02"]
 

@@ -30,14 +30,17 @@ def totals(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute("""
             SELECT _source_id, charge_period_start::date, count(*), sum(billed_cost)
-            FROM raw.demo_cost_line_items GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+            FROM raw.focus_cost_line_items GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+
+
+START = COST_LINE_ITEMS.column_names.index("charge_period_start")
 
 
 def expected_totals(source_id: str, collector: Collector, start: date, end: date) -> list[tuple]:
     """Computed from the generator output in Python (Decimal), independent of the database."""
     sums: dict = {}
     for r in collector.collect(COST_LINE_ITEMS, Window.from_dates(start, end)):
-        key = (source_id, r[1].date())
+        key = (source_id, r[START].date())
         n, s = sums.get(key, (0, Decimal(0)))
         sums[key] = (n + 1, s + r[COST_LINE_ITEMS.column_names.index("billed_cost")])
     return sorted((k[0], k[1], n, s) for k, (n, s) in sums.items())
@@ -63,9 +66,9 @@ def test_reload_replaces_window_and_backfill_is_idempotent(empty_db):
     with psycopg.connect(empty_db) as conn:
         meta = conn.execute("""SELECT count(*) FILTER (WHERE _batch_id IS NULL OR _loaded_at IS NULL),
                                       min(_window_start), max(_window_end)
-                               FROM raw.demo_cost_line_items WHERE _source_id = 'demo-aws'""").fetchone()
+                               FROM raw.focus_cost_line_items WHERE _source_id = 'demo-aws'""").fetchone()
         # JSON text from a source lands as a jsonb object (not a JSON string scalar), queryable by key.
-        shapes = dict(conn.execute("""SELECT jsonb_typeof(tags), count(*) FROM raw.demo_cost_line_items
+        shapes = dict(conn.execute("""SELECT jsonb_typeof(tags), count(*) FROM raw.focus_cost_line_items
                                       WHERE tags IS NOT NULL GROUP BY 1""").fetchall())
     assert meta == (0, datetime(2026, 10, 28, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
     assert set(shapes) == {"object"} and shapes["object"] > 100
@@ -83,7 +86,7 @@ def test_rejects_are_kept_with_reason_and_text(empty_db):
         assert conn.execute("SELECT count(*) FROM raw._rejects").fetchone()[0] == 3
     fields = {r[1]: r for r in rejects}
     assert fields["BilledCost"][0] == "line 2" and "abc" in fields["BilledCost"][3]
-    assert "expected 38 fields" in fields["(record)"][2]
+    assert f"expected {len(COST_LINE_ITEMS.columns)} fields" in fields["(record)"][2]
     assert fields["billed_cost"][2] == "required field is missing (NULL)"
     assert {r[4] for r in rejects} == {"bad-source"}
 
@@ -92,10 +95,10 @@ def test_too_many_rejects_fail_and_leave_data_untouched(empty_db):
     window = Window.from_dates(date(2026, 11, 1), date(2026, 11, 2))
     with psycopg.connect(empty_db) as conn:
         Loader(conn).load(BadRecords(0), window)
-        before = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.demo_cost_line_items").fetchone()
+        before = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.focus_cost_line_items").fetchone()
         with pytest.raises(LoadError) as err:
             Loader(conn, max_reject_ratio=0.01).load(BadRecords(30), window)
-        after = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.demo_cost_line_items").fetchone()
+        after = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.focus_cost_line_items").fetchone()
         kept = conn.execute("SELECT count(*) FROM raw._rejects").fetchone()[0]
     assert after == before
     assert kept == 30
@@ -158,9 +161,10 @@ def test_two_loads_of_one_source_with_overlapping_windows_do_not_double_rows(emp
                                       + expected_totals("demo-other", other, date(2026, 10, 1), date(2026, 10, 2)))
     with psycopg.connect(empty_db) as conn:
         duplicates = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM raw.demo_cost_line_items GROUP BY _source_id, line_item_id "
+            "SELECT count(*) FROM (SELECT 1 FROM raw.focus_cost_line_items "
+            "GROUP BY _source_id, source_file, source_line "
             "HAVING count(*) > 1) d").fetchone()[0]
-        batches = conn.execute("SELECT count(DISTINCT _batch_id) FROM raw.demo_cost_line_items "
+        batches = conn.execute("SELECT count(DISTINCT _batch_id) FROM raw.focus_cost_line_items "
                                "WHERE _source_id = 'demo-aws'").fetchone()[0]
     assert duplicates == 0
     assert second_waited, "the second load of demo-aws did not wait for the first"
@@ -193,12 +197,12 @@ def test_more_than_max_rejects_stops_reading_the_source(empty_db):
     bad = AllBad(10_000_000, size=16)
     with psycopg.connect(empty_db) as conn:
         Loader(conn).load(BadRecords(0), window)
-        before = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.demo_cost_line_items").fetchone()
+        before = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.focus_cost_line_items").fetchone()
         with pytest.raises(LoadError, match=r"source all-bad-source: more than max_rejects \(1000\) records rejected: "
                                             r"stopped reading.*record huge.csv:2, field BilledCost"):
             Loader(conn, max_rejects=1000).load(bad, window)
         kept = conn.execute("SELECT count(*) FROM raw._rejects WHERE _source_id = 'all-bad-source'").fetchone()[0]
-        after = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.demo_cost_line_items").fetchone()
+        after = conn.execute("SELECT count(*), sum(billed_cost) FROM raw.focus_cost_line_items").fetchone()
     assert bad.pulled == 1001  # not 10 million
     assert kept == 1001 and after == before
 
@@ -381,4 +385,4 @@ def test_two_first_loads_at_once_both_create_or_find_the_raw_tables(empty_db):
         t.join(60)
     assert errors == []
     with psycopg.connect(empty_db) as conn:
-        assert conn.execute("SELECT to_regclass('raw.demo_cost_line_items') IS NOT NULL").fetchone() == (True,)
+        assert conn.execute("SELECT to_regclass('raw.focus_cost_line_items') IS NOT NULL").fetchone() == (True,)

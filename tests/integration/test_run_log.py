@@ -83,10 +83,10 @@ def test_a_load_refused_for_rejects_logs_a_failed_row_naming_the_source(empty_db
     assert len(rows) == 1
     _, source, batch, dataset, table, *_rest = rows[0]
     status, loaded, rejected, replaced, _, error = rows[0][7:]
-    assert (source, batch, dataset, table) == ("bad-source", "batch-bad", "cost_line_items", "demo_cost_line_items")
+    assert (source, batch, dataset, table) == ("bad-source", "batch-bad", "cost_line_items", "focus_cost_line_items")
     assert (status, loaded, rejected, replaced) == ("failed", 0, 30, 0)
     assert error.startswith("LoadError: source bad-source: 30 of ") and "max_reject_ratio" in error
-    assert raw_count(empty_db, "demo_cost_line_items", "bad-source") == 0
+    assert raw_count(empty_db, "focus_cost_line_items", "bad-source") == 0
 
 
 def test_collect_records_its_run_and_failures_before_loading(empty_db, cfg, monkeypatch):
@@ -100,7 +100,8 @@ def test_collect_records_its_run_and_failures_before_loading(empty_db, cfg, monk
     assert recorded[0] == ("collect_demo-snowflake", "collect", "run-ok", "airflow", "success", 1, None, True)
     assert recorded[1][:6] == ("collect_no-such-source", "collect", "run-unknown", "cli", "failed", 1)
     assert recorded[1][6].startswith("ConfigError: no source with id 'no-such-source'")
-    assert [r[2] for r in loads(empty_db)] == ["run-ok"]  # no load was attempted for the unknown source
+    # one load row per dataset of demo-snowflake (metering, warehouse-hours, queries); none for the unknown source
+    assert [r[2] for r in loads(empty_db)] == ["run-ok"] * 3
 
     # a collector error while loading: a failed run and a failed load, the error redacted (no password from a URL)
     def broken(self, dataset, window):
@@ -114,7 +115,8 @@ def test_collect_records_its_run_and_failures_before_loading(empty_db, cfg, monk
     failed_load = [r for r in loads(empty_db) if r[2] == "run-broken"]
     expected = "ConnectionError: could not reach postgresql://billing:***@vendor.example/db"
     assert failed_run[:7] == ("collect_demo-databricks", "collect", "run-broken", "cli", "failed", 1, expected)
-    assert [(r[7], r[12]) for r in failed_load] == [("failed", expected)] * 2  # one per dataset: usage, list prices
+    # one per dataset: usage, list prices, job run timeline, jobs
+    assert [(r[7], r[12]) for r in failed_load] == [("failed", expected)] * 4
 
 
 def test_a_retry_of_the_same_run_updates_its_row(empty_db, cfg, monkeypatch):
@@ -136,9 +138,9 @@ def test_a_retry_of_the_same_run_updates_its_row(empty_db, cfg, monkeypatch):
         pipeline.collect(cfg, "demo-snowflake", WINDOW, conn, batch_id="manual__2026-11-03", trigger="airflow")
     assert runs(empty_db) == [("collect_demo-snowflake", "collect", "manual__2026-11-03", "airflow", "success", 2,
                                None, True)]
-    # each attempt has its own load rows: one failed, one success, same batch
-    assert sorted((r[7], r[2]) for r in loads(empty_db)) == [("failed", "manual__2026-11-03"),
-                                                             ("success", "manual__2026-11-03")]
+    # each attempt has its own load rows (one per dataset: metering, warehouse-hours, queries), same batch
+    assert sorted((r[7], r[2]) for r in loads(empty_db)) == [("failed", "manual__2026-11-03")] * 3 + [
+        ("success", "manual__2026-11-03")] * 3
 
 
 def test_cli_runs_are_recorded_with_trigger_cli_even_with_a_broken_config(empty_db, tmp_path):

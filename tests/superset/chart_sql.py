@@ -136,6 +136,19 @@ CHART_SQL: dict[str, str] = {
         SELECT run_date, pipeline, runs_total, runs_succeeded, runs_failed, success_pct, avg_duration_seconds
         FROM marts.fct_pipeline_runs_daily ORDER BY run_date DESC, pipeline
     """,
+    "coo_job_success_by_day": """
+        SELECT run_date, COUNT(*) FILTER (WHERE result_state = 'SUCCEEDED')::numeric
+               / NULLIF(COUNT(*) FILTER (WHERE result_state IN ('SUCCEEDED', 'FAILED', 'ERROR', 'TIMED_OUT')), 0)
+        FROM marts.fct_databricks_job_runs GROUP BY 1
+    """,
+    "coo_jobs": """
+        SELECT job_name, COUNT(*), COUNT(*) FILTER (WHERE result_state IN ('FAILED', 'ERROR', 'TIMED_OUT')),
+               COUNT(*) FILTER (WHERE attempts > 1 AND result_state = 'SUCCEEDED'),
+               COUNT(*) FILTER (WHERE result_state = 'SUCCEEDED')::numeric
+               / NULLIF(COUNT(*) FILTER (WHERE result_state IN ('SUCCEEDED', 'FAILED', 'ERROR', 'TIMED_OUT')), 0),
+               AVG(duration_seconds) / 60, SUM(billed_cost)
+        FROM marts.fct_databricks_job_runs GROUP BY 1
+    """,
     "coo_alert_delivery_by_day": """
         SELECT delivery_date, channel_type, SUM(messages_sent), SUM(messages_failed)
         FROM marts.fct_alert_delivery_daily GROUP BY 1, 2
@@ -187,6 +200,14 @@ CHART_SQL: dict[str, str] = {
     """,
     "infra_low_utilisation_cost": """
         SELECT SUM(effective_cost) FROM marts.fct_node_utilisation_daily WHERE is_below_threshold
+    """,
+    "infra_snowflake_credits_by_user": """
+        SELECT warehouse_name, user_name, SUM(attributed_credits), SUM(attributed_cost)
+        FROM marts.fct_snowflake_query_attribution GROUP BY 1, 2
+    """,
+    "infra_snowflake_credits_by_day": """
+        SELECT usage_date, warehouse_name, SUM(attributed_credits)
+        FROM marts.fct_snowflake_query_attribution GROUP BY 1, 2
     """,
     # ------------------------------------------------------------------------------------------ ML
     "ml_training_cost": "SELECT SUM(run_cost) FROM marts.fct_llm_training_runs",

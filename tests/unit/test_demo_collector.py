@@ -2,7 +2,7 @@
 
 import json
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,9 +12,15 @@ from collectors.core.registry import collector_class
 from collectors.sources.demo import (
     ALL_DATASETS,
     COST_LINE_ITEMS,
+    DATABRICKS_JOB_RUN_TIMELINE,
+    DATABRICKS_JOBS,
     DATABRICKS_LIST_PRICES,
+    DATABRICKS_USAGE,
     SAVINGS_PLAN_ID,
     SAVINGS_PLAN_MONTHLY_MICRO,
+    SNOWFLAKE_METERING_DAILY,
+    SNOWFLAKE_QUERY_HISTORY,
+    SNOWFLAKE_WAREHOUSE_METERING,
     DemoCollector,
 )
 
@@ -71,8 +77,12 @@ def test_records_lie_inside_the_window():
 def test_cost_lines_have_realistic_features():
     c = DemoCollector("d", {"datasets": ["cost_line_items"]})
     lines = rows(c, COST_LINE_ITEMS, date(2026, 10, 1), date(2026, 11, 1))
-    ids = [r[0] for r in lines]
-    assert len(ids) == len(set(ids)), "line_item_id must be unique"
+    ids = [json.loads(r[col(COST_LINE_ITEMS, "x_extensions")])["x_LineItemId"] for r in lines]
+    assert len(ids) == len(set(ids)), "x_LineItemId must be unique"
+    positions = [(r[col(COST_LINE_ITEMS, "source_file")], r[col(COST_LINE_ITEMS, "source_line")]) for r in lines]
+    assert len(positions) == len(set(positions)), "(source_file, source_line) must be unique"
+    assert {r[col(COST_LINE_ITEMS, "focus_version")] for r in lines} == {"1.2"}
+    assert COST_LINE_ITEMS.table == "focus_cost_line_items"  # the FOCUS sources' table: one staging model
     providers = Counter(r[col(COST_LINE_ITEMS, "provider_name")] for r in lines)
     assert set(providers) == {"AWS", "Microsoft Azure", "Google Cloud"}
     assert len({r[col(COST_LINE_ITEMS, "sub_account_id")] for r in lines}) >= 10
@@ -92,9 +102,10 @@ def test_cost_lines_have_realistic_features():
     assert covered and all(r[billed] == 0 for r in covered)
     assert sum(r[effective] for r in covered) == fee
     # Tags: inconsistent key casing, some untagged.
-    tag_keys = Counter(k for r in lines if r[-1] for k in json.loads(r[-1]))
+    tags = col(COST_LINE_ITEMS, "tags")
+    tag_keys = Counter(k for r in lines if r[tags] for k in json.loads(r[tags]))
     assert {"team", "Team", "TEAM"} <= set(tag_keys)
-    assert any(r[-1] is None for r in lines)
+    assert any(r[tags] is None for r in lines)
 
 
 def test_scale_multiplies_rows():
@@ -118,3 +129,47 @@ def test_window_rejects_naive_and_empty():
         Window(datetime(2026, 1, 1), datetime(2026, 1, 2))
     with pytest.raises(ValueError, match="must be after"):
         Window.from_dates(date(2026, 1, 2), date(2026, 1, 2))
+
+
+def test_databricks_job_runs_match_the_usage_they_bill():
+    """The demo's jobs compute is billed to the runs in job_run_timeline (usage_metadata.job_run_id), and the runs
+    have the outcomes the COO view's job success rate counts: successes, failures and repaired runs."""
+    c = DemoCollector("d", {"datasets": ["databricks_usage"]})
+    window = (date(2026, 10, 1), date(2026, 10, 15))
+    usage = rows(c, DATABRICKS_USAGE, *window)
+    slices = rows(c, DATABRICKS_JOB_RUN_TIMELINE, *window)
+    metadata = [json.loads(r[col(DATABRICKS_USAGE, "usage_metadata")]) for r in usage
+                if r[col(DATABRICKS_USAGE, "billing_origin_product")] == "JOBS"]
+    run_ids = {r[col(DATABRICKS_JOB_RUN_TIMELINE, "run_id")] for r in slices}
+    assert metadata and {m["job_run_id"] for m in metadata} == run_ids
+    outcomes: dict = {}
+    for r in slices:
+        start, end = r[col(DATABRICKS_JOB_RUN_TIMELINE, "period_start_time")], r[col(
+            DATABRICKS_JOB_RUN_TIMELINE, "period_end_time")]
+        assert start < end and start.date() == end.date() and (end - start).total_seconds() <= 3600
+        if r[col(DATABRICKS_JOB_RUN_TIMELINE, "result_state")]:
+            outcomes.setdefault(r[col(DATABRICKS_JOB_RUN_TIMELINE, "run_id")], []).append(
+                r[col(DATABRICKS_JOB_RUN_TIMELINE, "result_state")])
+    kinds = Counter(tuple(v) for v in outcomes.values())
+    assert set(kinds) == {("SUCCEEDED",), ("FAILED",), ("FAILED", "SUCCEEDED")}
+    assert kinds[("SUCCEEDED",)] > 3 * (kinds[("FAILED",)] + kinds[("FAILED", "SUCCEEDED")])
+    jobs = rows(c, DATABRICKS_JOBS, *window)  # redeployed on the 1st: every job that ran is named
+    assert {r[col(DATABRICKS_JOBS, "job_id")] for r in jobs} == {
+        r[col(DATABRICKS_JOB_RUN_TIMELINE, "job_id")] for r in slices}
+
+
+def test_snowflake_warehouse_day_is_the_sum_of_its_metered_hours():
+    c = DemoCollector("d", {"datasets": ["snowflake_metering_daily"]})
+    day = (date(2026, 10, 5), date(2026, 10, 6))
+    hours = rows(c, SNOWFLAKE_WAREHOUSE_METERING, *day)
+    queries = rows(c, SNOWFLAKE_QUERY_HISTORY, *day)
+    daily = {r[col(SNOWFLAKE_METERING_DAILY, "service_type")]: r for r in rows(c, SNOWFLAKE_METERING_DAILY, *day)}
+    compute = sum(r[col(SNOWFLAKE_WAREHOUSE_METERING, "credits_used_compute")] for r in hours)
+    assert daily["WAREHOUSE_METERING"][col(SNOWFLAKE_METERING_DAILY, "credits_used_compute")] == compute > 0
+    metered = {(r[col(SNOWFLAKE_WAREHOUSE_METERING, "warehouse_name")], r[0]) for r in hours}
+    for q in queries:  # every query ran in a metered hour of its warehouse, inside that hour
+        start, end = q[col(SNOWFLAKE_QUERY_HISTORY, "start_time")], q[col(SNOWFLAKE_QUERY_HISTORY, "end_time")]
+        hour = start.replace(minute=0, second=0, microsecond=0)
+        assert (q[col(SNOWFLAKE_QUERY_HISTORY, "warehouse_name")], hour) in metered
+        assert end <= hour + timedelta(hours=1)
+        assert q[col(SNOWFLAKE_QUERY_HISTORY, "execution_time_ms")] == (end - start).total_seconds() * 1000

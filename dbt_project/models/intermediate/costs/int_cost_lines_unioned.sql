@@ -4,8 +4,6 @@
 -- Grain: one row per source cost line (cost_line_key). A view: int_focus_costs is the table.
 {{ config(materialized='view') }}
 {%- set cost_sources = [
-    {'model': 'stg_demo__cost_line_items', 'source_system': 'demo', 'cost_grain': 'line_item',
-     'key': 'cost_line_item_key'},
     {'model': 'int_databricks_costs_conformed', 'source_system': 'databricks_billing',
      'cost_grain': 'line_item'},
     {'model': 'int_snowflake_costs_conformed', 'source_system': 'snowflake_billing',
@@ -24,7 +22,7 @@
     {'model': 'stg_github_billing__usage_items', 'source_system': 'github_billing', 'cost_grain': 'line_item'},
     {'model': 'stg_redis_cloud__subscription_costs', 'source_system': 'redis_cloud', 'cost_grain': 'line_item'},
     {'model': 'stg_datadog_cost__charges', 'source_system': 'datadog_cost', 'cost_grain': 'line_item'},
-    {'model': 'stg_mongodb_atlas__line_items', 'source_system': 'mongodb_atlas', 'cost_grain': 'line_item'},
+    {'model': 'int_mongodb_atlas_costs_conformed', 'source_system': 'mongodb_atlas', 'cost_grain': 'line_item'},
 ] %}
 
 {{ union_cost_sources(cost_sources) }}

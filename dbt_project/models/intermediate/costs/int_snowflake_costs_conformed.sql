@@ -1,13 +1,32 @@
--- Snowflake daily metering conformed to the FOCUS cost columns.
--- Grain: one row per account, service type and day (source_id x account_name x service_type x usage_date).
--- Cost = credits_billed x credit_price: credits_billed already applies the 10 % cloud-services rule. The price is
--- the source's contract price when configured, else the list price of its edition valid on the day
+-- Snowflake's cost lines (but storage priced by us: int_snowflake_storage_costs_conformed) in the FOCUS cost columns.
+-- Where the source has Snowflake's billed amounts in currency for an account-day (USAGE_IN_CURRENCY_DAILY), that
+-- account-day's lines are those (int_snowflake_usage_in_currency_costs_conformed) and its metering lines are left
+-- out, so nothing is counted twice. Every other account-day: daily metering, one line per account, service type and
+-- day. Cost = credits_billed x credit_price: credits_billed already applies the 10 % cloud-services rule. The price
+-- is the source's contract price when configured, else the list price of its edition valid on the day
 -- (int_snowflake_credit_prices_daily): billed = effective = list = contracted. A day with no price fails the build
 -- (not_null on billed_cost).
+-- Grain: one row per cost_line_key: source_id x account_name x service_type x usage_date (metering), or a row of
+-- USAGE_IN_CURRENCY_DAILY.
 with
 
+billed_in_currency_days as (
+    select distinct
+        source_id,
+        account_name,
+        usage_date
+    from {{ ref('stg_snowflake_billing__usage_in_currency_daily') }}
+),
+
 metering_days as (
-    select * from {{ ref('stg_snowflake_billing__metering_daily') }}
+    select metering_day.*
+    from {{ ref('stg_snowflake_billing__metering_daily') }} as metering_day
+    left join billed_in_currency_days
+        on
+            metering_day.source_id = billed_in_currency_days.source_id
+            and metering_day.account_name = billed_in_currency_days.account_name
+            and metering_day.usage_date = billed_in_currency_days.usage_date
+    where billed_in_currency_days.source_id is null
 ),
 
 prices as (
@@ -88,6 +107,12 @@ conformed as (
     from metering
     left join service_mapping
         on upper(metering.service_type) = service_mapping.source_value
+),
+
+billed_in_currency as (
+    select * from {{ ref('int_snowflake_usage_in_currency_costs_conformed') }}
 )
 
-select * from conformed
+select {{ focus_cost_columns() | join(', ') }} from conformed
+union all
+select {{ focus_cost_columns() | join(', ') }} from billed_in_currency

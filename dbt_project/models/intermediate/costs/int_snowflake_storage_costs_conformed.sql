@@ -3,11 +3,29 @@
 -- x the price per TB-month / the days of that month. The price is the source's contract price per TB-month when
 -- configured, else the list price of its pricing model (on demand or capacity) valid on the day (seed
 -- snowflake_storage_prices); billed = effective = list = contracted. A day with no price fails the build.
+-- An account-day for which the source has Snowflake's billed amounts in currency (USAGE_IN_CURRENCY_DAILY) has no
+-- line here: its storage is among those amounts (int_snowflake_usage_in_currency_costs_conformed, unioned in by
+-- int_snowflake_costs_conformed), so it is not counted twice.
 -- Grain: source_id x account_name x usage_date.
 with
 
+billed_in_currency_days as (
+    select distinct
+        source_id,
+        account_name,
+        usage_date
+    from {{ ref('stg_snowflake_billing__usage_in_currency_daily') }}
+),
+
 storage_days as (
-    select * from {{ ref('stg_snowflake_billing__storage_daily') }}
+    select storage_day.*
+    from {{ ref('stg_snowflake_billing__storage_daily') }} as storage_day
+    left join billed_in_currency_days
+        on
+            storage_day.source_id = billed_in_currency_days.source_id
+            and storage_day.account_name = billed_in_currency_days.account_name
+            and storage_day.usage_date = billed_in_currency_days.usage_date
+    where billed_in_currency_days.source_id is null
 ),
 
 list_prices as (

@@ -1,8 +1,9 @@
--- FOCUS Cost and Usage records as loaded from FOCUS files and AWS Data Exports: renamed (load metadata without
--- the underscore) and cast, nothing else.
--- Grain: one row per source_id x billing_period_start x source_file x source_line. A load replaces whole billing
--- periods, so within one period every row comes from one load and (file, line) is unique; the billing period is
--- part of the key because a file rewritten in place may reuse a line number for another period.
+-- FOCUS Cost and Usage records as loaded from FOCUS files, AWS Data Exports and the demo: renamed (load metadata
+-- without the underscore) and cast, nothing else.
+-- Grain: one row per source_id x billing_period_start x source_file x source_line. A FOCUS file load replaces
+-- whole billing periods, so within one period every row comes from one load and (file, line) is unique; the
+-- billing period is part of the key because a file rewritten in place may reuse a line number for another period.
+-- The demo replaces charge days and names its "file" after the day, so (file, line) is unique there too.
 with
 
 source as (

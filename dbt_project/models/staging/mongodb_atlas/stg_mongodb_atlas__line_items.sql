@@ -83,7 +83,12 @@ renamed as (
         cast(null as text) as commitment_discount_category,
         cast(null as text) as commitment_discount_status,
 
-        coalesce(cast(tags as jsonb), cast('{}' as jsonb)) as tags
+        coalesce(cast(tags as jsonb), cast('{}' as jsonb)) as tags,
+
+        -- beyond the FOCUS columns (the union selects those by name): the invoice, for the list-price fallback of
+        -- int_mongodb_atlas_costs_conformed (a month whose invoice is no longer PENDING is never estimated)
+        cast(invoice_id as text) as invoice_id,
+        cast(invoice_status as text) as invoice_status
     from latest
 )
 
