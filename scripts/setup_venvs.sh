@@ -31,12 +31,27 @@ sync_venv() {
   echo "$want" > "$stamp"
 }
 
+# This project into the Airflow venv (editable, no dependencies: the lock has them) for its console scripts
+# (openfinops-server, openfinops-dashboard); again whenever pyproject.toml changes or the venv was re-created.
+install_project() {
+  local dir="$OPENFINOPS_VENV_DIR/airflow" stamp want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  stamp="$dir/.openfinops-project-sha256"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/bin/openfinops-server" ]; then
+    return 0
+  fi
+  log "installing the openfinops project (editable) into venv 'airflow'"
+  VIRTUAL_ENV="$dir" "$UV" pip install --quiet --no-deps --python "$dir/bin/python" -e "$OPENFINOPS_ROOT"
+  echo "$want" > "$stamp"
+}
+
 ensure_uv
 cd "$OPENFINOPS_ROOT"
 case "${1:-all}" in
-  runtime) sync_venv airflow requirements.txt ;;
+  runtime) sync_venv airflow requirements.txt; install_project ;;
   all|dev)
     sync_venv airflow requirements.txt envs/dev.txt
+    install_project
     sync_venv dbt envs/dbt.txt
     sync_venv superset envs/superset.txt ;;
   *) die "usage: setup_venvs.sh [all|runtime]" ;;
