@@ -1,5 +1,5 @@
 # OpenFinOps — every target does its own set-up on a fresh machine.
-.PHONY: demo test stop bench bench-dashboards lint lock dbt-parse dashboards help
+.PHONY: demo test stop bench bench-dashboards bench-ingest lint lock dbt-parse dashboards help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on the embedded default (Airflow :8080, Superset :8088)"
@@ -7,6 +7,7 @@ help:
 	@echo "make stop   - stop what make demo started"
 	@echo "make bench  - loader benchmark: our loader vs bare COPY vs pandas.to_sql (1M rows)"
 	@echo "make bench-dashboards - chart-data p50/p95 per dashboard as its role user vs bare SQL (needs make demo)"
+	@echo "make bench-ingest - ingest server throughput and p99 under 8 concurrent agents vs bare COPY"
 	@echo "make dashboards - regenerate superset/bundle from superset/dashboards/*.yaml"
 	@echo "make lint   - ruff + sqlfluff"
 	@echo "make lock   - recompile the lock files from the .in files"
@@ -25,6 +26,9 @@ bench:
 
 bench-dashboards:
 	bash scripts/bench_dashboards.sh
+
+bench-ingest:
+	bash scripts/bench_ingest.sh
 
 dashboards:
 	bin/openfinops dbt parse --quiet

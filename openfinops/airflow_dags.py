@@ -1,4 +1,5 @@
-"""DAG factory: one ``collect_<source_id>`` DAG per configured source and one ``transform`` DAG.
+"""DAG factory: one ``collect_<source_id>`` DAG per configured source, ``fold_in_telemetry`` (pushed data) and one
+``transform`` DAG.
 
 Parse time only reads the config file and the dbt manifest (local files): no provider import, no network, no
 database. Provider hooks are imported inside the tasks.
@@ -117,6 +118,50 @@ def _plain_utc(value: datetime) -> datetime:
     return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC)
 
 
+# Pushed telemetry (the ingest server): one Asset for every batch table; the fold_in_telemetry DAG updates it when
+# batches arrived since it last looked, and the transform DAG is scheduled on it like on the collectors' Assets.
+TELEMETRY_ASSET = raw_asset("telemetry_batches")
+TELEMETRY_CHECK_SCHEDULE = "*/15 * * * *"
+
+
+def build_telemetry_dag(cfg: OpenFinOpsConfig) -> DAG:
+    """``fold_in_telemetry``: every 15 minutes, updates the telemetry Asset (so ``transform`` runs) when agents
+    pushed batches since the last update; otherwise its task is skipped and nothing is triggered."""
+    with DAG(
+        dag_id="fold_in_telemetry",
+        description="Trigger the transform when agents pushed telemetry to the ingest server",
+        schedule=TELEMETRY_CHECK_SCHEDULE,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=[*TAGS, "telemetry"],
+        default_args={"owner": "finops-data", "retries": 1, "retry_delay": timedelta(minutes=1)},
+        doc_md=f"""
+### fold_in_telemetry
+Agents push batches to the ingest server (`openfinops-server`), which commits them to `raw.telemetry_*`. Every 15
+minutes this DAG looks for batches received since its last update of `{TELEMETRY_ASSET.name}`
+(`ops.telemetry_fold_in` keeps the watermark). When there are some it updates the Asset, and the `transform` DAG
+folds them into the marts with everything else; when there are none its task is skipped (no Asset event).
+""",
+    ) as dag:
+
+        @task(task_id="new_batches", outlets=[TELEMETRY_ASSET])
+        def new_batches() -> dict:
+            from airflow.exceptions import AirflowSkipException
+
+            from openfinops import telemetry
+
+            with warehouse_connection(cfg.warehouse.connection_id) as conn:
+                found = telemetry.advance_fold_in_watermark(conn)
+            if not found["batches"]:
+                raise AirflowSkipException(f"no batch received since {found['since']}")
+            print(f"{found['batches']} batch(es) received since {found['since']}: updating {TELEMETRY_ASSET.name}")
+            return {"batches": found["batches"], "since": str(found["since"]), "until": str(found["until"])}
+
+        new_batches()
+    return dag
+
+
 def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -> DAG:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import (
@@ -129,7 +174,8 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
     )
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-    assets = sorted({a.name: a for s in cfg.sources for a in source_assets(cfg, s)}.items())
+    assets = sorted({a.name: a for a in [TELEMETRY_ASSET, *(a for s in cfg.sources for a in source_assets(cfg, s))]}
+                    .items())
     schedule = None
     for _, asset in assets:
         schedule = asset if schedule is None else (schedule | asset)
@@ -149,12 +195,13 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
         default_args={"owner": "finops-data", "retries": 1, "retry_delay": timedelta(minutes=1)},
         doc_md=f"""
 ### transform
-Runs when any raw table is updated ({len(assets)} raw Assets). Steps: write budgets/clusters from the config file to
-`config.*`; one `dbt build` through Cosmos in watcher mode (the producer task runs it; one task per model and per
-model's tests shows each node's result); `detect_alerts` records new budget threshold crossings (actual and forecast)
-and anomalies; `deliver_alerts` sends each once per channel (Slack, webhook, e-mail) and records it in
-`alerts.notifications`. The run is recorded in `ops.pipeline_runs` (pipeline `transform`): `sync_config` marks it
-running, then `record_run_success` (after `deliver_alerts`) or `record_run_failure` (when any task failed) ends it.
+Runs when any raw table is updated ({len(assets)} raw Assets, pushed telemetry among them). Steps: write
+budgets/clusters from the config file to `config.*`; one `dbt build` through Cosmos in watcher mode (the producer
+task runs it; one task per model and per model's tests shows each node's result); `detect_alerts` records new budget
+threshold crossings (actual and forecast) and anomalies; `deliver_alerts` sends each once per channel (Slack,
+webhook, e-mail) and records it in `alerts.notifications`. The run is recorded in `ops.pipeline_runs` (pipeline
+`transform`): `sync_config` marks it running, then `record_run_success` (after `deliver_alerts`) or
+`record_run_failure` (when any task failed) ends it.
 """,
     ) as dag:
 

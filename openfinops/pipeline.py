@@ -13,10 +13,12 @@ from psycopg.types.json import Jsonb
 from collectors.core.base import Window
 from collectors.core.registry import all_datasets
 from openfinops import alerts, run_log
+from openfinops._marts import ensure_api_tables
 from openfinops.alerts import ALERTS_DDL  # noqa: F401 - re-exported for callers of the first release
 from openfinops.collect_context import build_collector
 from openfinops.config import CostScope, OpenFinOpsConfig
 from openfinops.loader import Loader, LoadResult, ensure_tables
+from openfinops.server import store as telemetry_store
 from openfinops.windows import close_days, effective_window, lookback_days  # noqa: F401 - re-exported
 
 
@@ -95,10 +97,13 @@ def _scope_values(scope: CostScope) -> tuple:
 def sync_config(cfg: OpenFinOpsConfig, conn: Connection) -> dict[str, int]:
     """Replace the ``config.*`` tables (budgets, clusters, shared-cost rules, anomaly settings, sources, teams, AI/ML
     scopes and value) with the config file's entries (one transaction), and make sure every table dbt reads exists -
-    every raw table (empty for source types that are not configured), ``raw._rejects``, ``ops.*`` and ``alerts.*`` -
+    every raw table (empty for source types that are not configured), the ingest server's ``raw.telemetry_*``,
+    ``raw._rejects``, ``ops.*`` and ``alerts.*`` -
     so dbt can always build."""
     ensure_tables(conn, all_datasets())
     conn.commit()
+    telemetry_store.ensure_tables(conn)  # what the ingest server writes (agents that push)
+    ensure_api_tables(conn)  # budgets and clusters created through the Python API
     run_log.ensure_tables(conn)
     alerts.ensure_tables(conn)
     with conn.transaction(), conn.cursor() as cur:

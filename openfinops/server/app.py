@@ -12,6 +12,7 @@ warehouse (nothing is kept in memory: a restart loses nothing that was acknowled
   Errors: 401 no or unknown key, 403 the key's agent is not the batch's ``agent_id``, 413 body over
   ``max_body_bytes`` or more records than the schema allows, 422 malformed JSON or a schema violation (the answer
   names the field), 503 warehouse unreachable.
+- ``GET /api/v1/agents/me`` (the agent's key): its ``agent_id`` and ``agent_type`` (an agent given only a key).
 - ``GET /api/v1/schema``: the batch JSON Schema.
 - ``/``, ``/dashboard/cfo``, ``/dashboard/coo``, ``/dashboard/infrastructure``: redirects to the Superset dashboards.
 """
@@ -139,6 +140,20 @@ def create_app(warehouse_url: str | None = None, admin_token: str | None = None,
             return _error(503, "warehouse unavailable")
         return JSONResponse({"agent_id": agent_id, "api_key": key, "agent_type": agent_type,
                              "note": "the api_key is shown once; it is stored only as a hash"}, status_code=201)
+
+    @app.get("/api/v1/agents/me")
+    async def whoami(request: Request) -> JSONResponse:
+        key = _bearer(request)
+        if not key:
+            return _error(401, "missing API key (Authorization: Bearer <api key> or X-API-Key)")
+        try:
+            agent = await run_in_threadpool(with_tables, store.agent_for_key, key)
+        except Exception as exc:
+            log.error("whoami: warehouse error: %s", type(exc).__name__)
+            return _error(503, "warehouse unavailable")
+        if agent is None:
+            return _error(401, "unknown API key")
+        return JSONResponse({"agent_id": agent.agent_id, "agent_type": agent.agent_type})
 
     async def ingest(request: Request) -> JSONResponse:
         key = _bearer(request)

@@ -36,6 +36,13 @@ _LABELS = {"type": "object", "additionalProperties": {"type": ["string", "number
            "maxProperties": 50}
 
 
+SERVICE_CATEGORIES = ("AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
+                      "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
+                      "Management and Governance", "Media", "Migration", "Mobile", "Networking", "Security", "Storage",
+                      "Web", "Other")
+CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
+
+
 def _records(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "object", "properties": properties, "required": required,
                                        "additionalProperties": False}}
@@ -86,6 +93,10 @@ SCHEMA: dict[str, Any] = {
             "period_end": _TIME,
             "provider": _ID,
             "service": _ID,
+            "service_category": {"type": ["string", "null"], "enum": [*SERVICE_CATEGORIES, None],
+                                 "description": "FOCUS ServiceCategory; default Other"},
+            "charge_category": {"type": ["string", "null"], "enum": [*CHARGE_CATEGORIES, None],
+                                "description": "FOCUS ChargeCategory; default Usage, or Credit for a negative cost"},
             "cost": _AMOUNT,
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "account_id": {"type": ["string", "null"]},

@@ -8,7 +8,8 @@ Tables (created on first use, one session at a time):
 - ``raw.telemetry_batches``: (agent_id, batch_id), the SHA-256 of the batch body (a retry must send the same batch),
   record counts, when it was committed.
 - ``raw.telemetry_node_metrics``, ``raw.telemetry_llm_training_metrics``, ``raw.telemetry_cost_records``,
-  ``raw.telemetry_metrics``: the records, each row stamped with ``_agent_id``, ``_batch_id`` and ``_received_at``.
+  ``raw.telemetry_metrics``: the records, each row stamped with ``_agent_id``, ``_batch_id``, ``_record_index`` (its
+  0-based position in its list: (agent, batch, index) identifies a record) and ``_received_at``.
   Money is ``numeric`` (parsed from the JSON text as ``Decimal``, never through a float).
 """
 
@@ -28,7 +29,8 @@ from typing import Any
 from openfinops.warehouse import serialised_ddl
 
 SCHEMA = "raw"
-META = ("_agent_id text NOT NULL", "_batch_id text NOT NULL", "_received_at timestamptz NOT NULL")
+META = ("_agent_id text NOT NULL", "_batch_id text NOT NULL", "_record_index integer NOT NULL",
+        "_received_at timestamptz NOT NULL")
 TABLES: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
     # record list -> (table, ((column, pg type, JSON field), ...))
     "node_metrics": ("telemetry_node_metrics", (
@@ -51,6 +53,7 @@ TABLES: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
         ("charge_period_start", "timestamptz NOT NULL", "timestamp"), ("charge_period_end", "timestamptz",
                                                                          "period_end"),
         ("provider_name", "text NOT NULL", "provider"), ("service_name", "text NOT NULL", "service"),
+        ("service_category", "text", "service_category"), ("charge_category", "text", "charge_category"),
         ("cost", "numeric NOT NULL", "cost"), ("currency", "text NOT NULL", "currency"),
         ("account_id", "text", "account_id"), ("resource_id", "text", "resource_id"), ("region", "text", "region"),
         ("usage_quantity", "numeric", "usage_quantity"), ("usage_unit", "text", "usage_unit"),
@@ -156,11 +159,11 @@ def store_batch(conn: Any, agent_id: str, batch: dict, digest: str) -> tuple[boo
             records = batch.get(name) or []
             if not records:
                 continue
-            names = ", ".join([c for c, _, _ in columns] + ["_agent_id", "_batch_id", "_received_at"])
+            names = ", ".join([c for c, _, _ in columns] + ["_agent_id", "_batch_id", "_record_index", "_received_at"])
             with conn.cursor().copy(f"COPY {SCHEMA}.{table} ({names}) FROM STDIN") as copy:
-                for record in records:
+                for index, record in enumerate(records):
                     copy.write_row([_value(record.get(field), pg) for _, pg, field in columns]
-                                   + [agent_id, batch["batch_id"], now])
+                                   + [agent_id, batch["batch_id"], index, now])
     return True, counts
 
 

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 def test_no_import_errors_and_one_dag_per_source(dagbag, cfg):
     assert dagbag.import_errors == {}
-    expected = {f"collect_{s.id}" for s in cfg.sources} | {"transform"}
+    expected = {f"collect_{s.id}" for s in cfg.sources} | {"transform", "fold_in_telemetry"}
     assert set(dagbag.dag_ids) == expected
 
 
@@ -49,7 +49,10 @@ def test_collect_dags_emit_an_asset_per_raw_table_and_transform_listens(dagbag, 
         tables = {f"raw.{d.table}" for d in collector_class(s.type)(s.id, s.options).datasets()}
         assert names and names == tables, s.id  # the demo writes demo_* tables and the vendors' (Databricks, ...)
         emitted |= names
-    assert scheduled_on == emitted
+    # and the Asset the fold_in_telemetry DAG updates when agents pushed batches to the ingest server
+    telemetry = {o.name for o in dagbag.dags["fold_in_telemetry"].get_task("new_batches").outlets}
+    assert telemetry == {"raw.telemetry_batches"}
+    assert scheduled_on == emitted | telemetry
     # dbt runs through Cosmos: one task per model inside the `dbt` group, after sync_config, before the alerts.
     dbt_tasks = [t for t in transform.task_ids if t.startswith("dbt.")]
     assert any("fct_cost_daily" in t for t in dbt_tasks) and any("fct_budget_status" in t for t in dbt_tasks)

@@ -173,3 +173,31 @@ def test_a_failed_transform_run_is_recorded_and_still_fails(airflow_db, dagbag, 
         assert conn.execute("""SELECT trigger, status, attempts, error FROM ops.pipeline_runs
                                WHERE pipeline = 'transform' AND run_id = %s""", (run.run_id,)).fetchall() == \
             [("airflow", "failed", 1, "failed task(s): detect_alerts")]
+
+
+def test_fold_in_telemetry_updates_its_asset_only_when_batches_arrived(airflow_db, dagbag, warehouse_conn_env):
+    """Nothing pushed: the check is skipped (no Asset event, no transform). A batch pushed: the run succeeds and
+    updates raw.telemetry_batches, the Asset the transform DAG is scheduled on; the next run finds nothing new."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    from openfinops.server import store
+
+    def events() -> int:
+        with create_session() as session:
+            return session.query(AssetEvent).filter(AssetEvent.asset.has(name="raw.telemetry_batches")).count()
+
+    dag = dagbag.dags["fold_in_telemetry"]
+    before = events()
+    run = dag.test(logical_date=datetime(2026, 11, 5, 0, 15, tzinfo=UTC))
+    assert [ti.state for ti in run.get_task_instances()] == ["skipped"] and events() == before
+    with psycopg.connect(warehouse_conn_env) as conn:
+        store.ensure_tables(conn)
+        store.register(conn, "test", None, None, agent_id="agt_fold")
+        batch = {"agent_id": "agt_fold", "batch_id": "b-1", "metrics": [
+            {"timestamp": "2026-11-05T00:00:00Z", "name": "queue_depth", "value": 3}]}
+        assert store.store_batch(conn, "agt_fold", batch, "sha")[0] is True
+    run = dag.test(logical_date=datetime(2026, 11, 5, 0, 30, tzinfo=UTC))
+    assert [ti.state for ti in run.get_task_instances()] == ["success"] and events() == before + 1
+    run = dag.test(logical_date=datetime(2026, 11, 5, 0, 45, tzinfo=UTC))
+    assert [ti.state for ti in run.get_task_instances()] == ["skipped"] and events() == before + 1

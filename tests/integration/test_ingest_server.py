@@ -118,6 +118,11 @@ def test_registration_needs_the_admin_token_and_stores_only_a_hash(server, wareh
     # Registering the same id again rotates its key: the old one stops working.
     again = register(server, agent_id=first["agent_id"], agent_type="aws_telemetry")
     assert again["agent_id"] == first["agent_id"] and again["api_key"] != first["api_key"]
+    me = requests.get(f"{server.url}/api/v1/agents/me", headers={"Authorization": f"Bearer {again['api_key']}"},
+                      timeout=10)
+    assert me.json() == {"agent_id": first["agent_id"], "agent_type": "aws_telemetry"}
+    assert requests.get(f"{server.url}/api/v1/agents/me", headers={"Authorization": f"Bearer {first['api_key']}"},
+                        timeout=10).status_code == 401
     batch = {"agent_id": first["agent_id"], "batch_id": "b-rot"}
     assert post(server, first["api_key"], batch).status_code == 401
     assert post(server, again["api_key"], batch).status_code == 200

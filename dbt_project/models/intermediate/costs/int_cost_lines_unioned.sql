@@ -23,6 +23,7 @@
     {'model': 'stg_redis_cloud__subscription_costs', 'source_system': 'redis_cloud', 'cost_grain': 'line_item'},
     {'model': 'stg_datadog_cost__charges', 'source_system': 'datadog_cost', 'cost_grain': 'line_item'},
     {'model': 'int_mongodb_atlas_costs_conformed', 'source_system': 'mongodb_atlas', 'cost_grain': 'line_item'},
+    {'model': 'stg_telemetry__cost_records', 'source_system': 'telemetry', 'cost_grain': 'line_item'},
 ] %}
 
 {{ union_cost_sources(cost_sources) }}

@@ -13,7 +13,7 @@ samples as (
         cpu_utilization_pct,
         gpu_utilization_pct,
         memory_utilization_pct
-    from {{ ref('stg_demo__node_metrics') }}
+    from {{ ref('int_node_metrics_unioned') }}
 ),
 
 daily as (

@@ -7,7 +7,7 @@
 with
 
 steps as (
-    select * from {{ ref('stg_demo__llm_training_metrics') }}
+    select * from {{ ref('int_llm_training_steps_unioned') }}
 ),
 
 ordered as (
@@ -39,7 +39,11 @@ runs as (
         max(last_loss) as last_loss,
         avg(tokens_per_second) as avg_tokens_per_second,
         max(gpu_memory_used_gb) as peak_gpu_memory_used_gb,
-        max(gpu_count) as gpu_count
+        max(gpu_count) as gpu_count,
+        max(epoch) as last_epoch,
+        min(validation_loss) as best_validation_loss,
+        avg(throughput_samples_per_sec) as avg_throughput_samples_per_sec,
+        max(batch_size) as batch_size
     from ordered
     group by run_id
 ),
@@ -113,6 +117,10 @@ final as (
         round(runs.avg_tokens_per_second, 0) as avg_tokens_per_second,
         runs.peak_gpu_memory_used_gb,
         runs.gpu_count,
+        runs.last_epoch,
+        runs.best_validation_loss,
+        round(runs.avg_throughput_samples_per_sec, 2) as avg_throughput_samples_per_sec,
+        runs.batch_size,
         run_costs.billing_currency,
         cast(coalesce(run_costs.run_cost, 0) as numeric(18, 6)) as run_cost,
         cast(run_costs.run_cost / nullif(runs.last_step - runs.first_step, 0) as numeric(18, 6)) as cost_per_step

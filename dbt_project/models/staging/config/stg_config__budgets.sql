@@ -1,9 +1,25 @@
--- Configured budgets (config/openfinops.yaml via `openfinops sync-config`).
+-- Budgets: the config file's (config/openfinops.yaml via `openfinops sync-config`) and those created through the
+-- Python API (CostObservatory.create_budget -> config.api_budgets); on an id in both, the config file's wins.
 -- Grain: budget_id. A NULL scope_* array (or NULL scope_tags) means "no restriction on that dimension".
+{%- set columns = ['budget_id', 'budget_name', 'amount', 'currency', 'period', 'start_month', 'thresholds',
+                   'forecast_thresholds', 'scope_providers', 'scope_billing_account_ids', 'scope_sub_account_ids',
+                   'scope_services', 'scope_service_categories', 'scope_sources', 'scope_teams',
+                   'scope_environments', 'scope_tags'] %}
 with
 
+configured as (
+    select {{ columns | join(', ') }} from {{ source('config', 'budgets') }}
+),
+
+created_through_api as (
+    select {{ columns | join(', ') }} from {{ source('config', 'api_budgets') }}
+    where budget_id not in (select configured.budget_id from configured)
+),
+
 source as (
-    select * from {{ source('config', 'budgets') }}
+    select * from configured
+    union all
+    select * from created_through_api
 ),
 
 renamed as (

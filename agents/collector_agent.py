@@ -1,0 +1,111 @@
+"""Agents that run the SAME collectors as the DAGs (``collectors.sources.*``) and push what they yield.
+
+Each cycle collects the last ``lookback_days`` whole UTC days (default 3; widened by the collector's
+``align_window`` the way the loader widens it, e.g. to whole invoice months), reads every dataset completely
+(a collection that fails half way pushes nothing of that dataset), maps each record to batch records
+(:meth:`CollectorAgent.to_records`) and spools one batch per source, dataset and window. Its ``batch_id`` is derived
+from the records, so an unchanged re-pull is stored once by the server; a restated window comes as a new batch
+(the newest batch of an agent, source and window is the current picture of that window).
+
+Rejects (records the collector could not parse) are logged by field and reason, never pushed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agents.base import RECORD_LISTS, TelemetryAgent, content_id
+from collectors.core.base import Collector, Dataset, Reject, Window
+
+log = logging.getLogger("agents")
+
+
+class CollectorAgent(TelemetryAgent):
+    """Subclasses implement :meth:`make_collectors` and :meth:`to_records`."""
+
+    def __init__(self, openfinops_endpoint: str, *, lookback_days: int = 3, now: Any = None, **kwargs: Any) -> None:
+        super().__init__(openfinops_endpoint, **kwargs)
+        if not isinstance(lookback_days, int) or lookback_days < 1:
+            raise ValueError(f"lookback_days: expected an integer >= 1, got {lookback_days!r}")
+        self.lookback_days = lookback_days
+        self._now = now  # tests: a fixed clock (callable returning an aware datetime)
+        self._collectors: list[tuple[str, Collector]] | None = None
+
+    # -- what subclasses provide -------------------------------------------------------------------------------------
+    def make_collectors(self) -> list[tuple[str, Collector]]:
+        """(source name, collector) pairs, with their vendor clients built from this agent's credentials."""
+        raise NotImplementedError
+
+    def to_records(self, source: str, dataset: Dataset, row: dict[str, Any]) -> Mapping[str, list[dict]]:
+        """Batch records (``{"cost_records": [...], "metrics": [...]}``) for one collector record (as a dict)."""
+        raise NotImplementedError
+
+    def wanted(self, source: str, dataset: Dataset) -> bool:
+        """Whether a dataset of the source is read at all (default: every dataset the collector has)."""
+        return True
+
+    # -- the cycle ---------------------------------------------------------------------------------------------------
+    def window(self) -> Window:
+        now = self._now() if callable(self._now) else datetime.now(UTC)
+        today = now.astimezone(UTC).date()
+        return Window.from_dates(today - timedelta(days=self.lookback_days), today)
+
+    def sources(self) -> list[tuple[str, Collector]]:
+        """The collectors, built once (on the first cycle: credentials are read only when collecting)."""
+        if self._collectors is None:
+            self._collectors = self.make_collectors()
+        return self._collectors
+
+    def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
+        requested = self.window()
+        failed: list[str] = []
+        for source, collector in self.sources():
+            window = collector.align_window(requested)
+            for dataset in collector.datasets():
+                if not self.wanted(source, dataset):
+                    continue
+                try:
+                    batch = self._read(source, collector, dataset, window)
+                except Exception as exc:  # one source failing does not stop the others
+                    log.error("%s %s %s: collection failed: %s: %s", source, dataset.name, window,
+                              type(exc).__name__, str(exc)[:500])
+                    failed.append(f"{source}.{dataset.name}")
+                    continue
+                prefix = f"{self.agent_type}-{source}-{dataset.name}-{window.start:%Y%m%d}-{window.end:%Y%m%d}"
+                yield content_id(prefix, batch), batch
+        if failed:
+            raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
+
+    def _read(self, source: str, collector: Collector, dataset: Dataset, window: Window) -> dict[str, list]:
+        batch: dict[str, list] = {kind: [] for kind in RECORD_LISTS}
+        rows = rejects = 0
+        for item in collector.collect(dataset, window):
+            if isinstance(item, Reject):
+                rejects += 1
+                if rejects <= 5:
+                    log.warning("%s %s: record %s rejected: %s: %s", source, dataset.name, item.record_ref,
+                                item.field, item.reason[:200])
+                continue
+            rows += 1
+            for kind, records in self.to_records(source, dataset, dict(zip(dataset.column_names, item,
+                                                                           strict=True))).items():
+                batch[kind].extend(records)
+        log.info("%s %s %s: %d record(s), %d reject(s) -> %s", source, dataset.name, window, rows, rejects,
+                 ", ".join(f"{len(v)} {k}" for k, v in batch.items() if v) or "nothing to push")
+        return {k: v for k, v in batch.items() if v}
+
+
+def metric(name: str, value: Any, when: Any, unit: str | None = None, **labels: Any) -> dict[str, Any]:
+    """One ``metrics`` record (value kept exact: a Decimal is sent digit for digit)."""
+    return {"timestamp": when, "name": name, "value": value, "unit": unit,
+            "labels": {k: v for k, v in labels.items() if v is not None}}
+
+
+def tags(**values: Any) -> dict[str, Any]:
+    """Cost record tags: scalars only, None dropped, at most 50 (the schema's limit)."""
+    out = {k: (str(v) if not isinstance(v, (str, int, float, bool)) else v) for k, v in values.items()
+           if v is not None}
+    return dict(list(out.items())[:50])
