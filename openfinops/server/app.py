@@ -141,31 +141,29 @@ def create_app(warehouse_url: str | None = None, admin_token: str | None = None,
         return JSONResponse({"agent_id": agent_id, "api_key": key, "agent_type": agent_type,
                              "note": "the api_key is shown once; it is stored only as a hash"}, status_code=201)
 
-    @app.get("/api/v1/agents/me")
-    async def whoami(request: Request) -> JSONResponse:
+    async def authenticated(request: Request, endpoint: str) -> store.Agent | JSONResponse:
+        """The agent of the request's API key, or the error answer (401 no / unknown key, 503 warehouse down)."""
         key = _bearer(request)
         if not key:
             return _error(401, "missing API key (Authorization: Bearer <api key> or X-API-Key)")
         try:
             agent = await run_in_threadpool(with_tables, store.agent_for_key, key)
         except Exception as exc:
-            log.error("whoami: warehouse error: %s", type(exc).__name__)
+            log.error("%s: warehouse error: %s", endpoint, type(exc).__name__)
             return _error(503, "warehouse unavailable")
-        if agent is None:
-            return _error(401, "unknown API key")
+        return agent if agent is not None else _error(401, "unknown API key")
+
+    @app.get("/api/v1/agents/me")
+    async def whoami(request: Request) -> JSONResponse:
+        agent = await authenticated(request, "whoami")
+        if isinstance(agent, JSONResponse):
+            return agent
         return JSONResponse({"agent_id": agent.agent_id, "agent_type": agent.agent_type})
 
     async def ingest(request: Request) -> JSONResponse:
-        key = _bearer(request)
-        if not key:
-            return _error(401, "missing API key (Authorization: Bearer <api key> or X-API-Key)")
-        try:
-            agent = await run_in_threadpool(with_tables, store.agent_for_key, key)
-        except Exception as exc:
-            log.error("ingest: warehouse error: %s", type(exc).__name__)
-            return _error(503, "warehouse unavailable")
-        if agent is None:
-            return _error(401, "unknown API key")
+        agent = await authenticated(request, "ingest")
+        if isinstance(agent, JSONResponse):
+            return agent
         body = await _read_body(request, max_body_bytes)
         if body is None:
             return _error(413, f"body over {max_body_bytes} bytes: split the batch")
