@@ -8,7 +8,9 @@ AmortizedCost re-states it, so pushing them too would count it twice. A record: 
 tags keep the USD amount when Azure sends one.
 
 Credentials: ``client_id`` / ``client_secret`` / ``tenant_id`` (a service principal), else
-``DefaultAzureCredential`` (environment, managed or workload identity, Azure CLI). Never logged.
+``DefaultAzureCredential`` (environment, managed or workload identity, Azure CLI), or an injected ``credential``
+(anything with ``get_token``). Never logged. ``endpoint_url``: another Cost Management root than
+``https://management.azure.com`` (a sovereign cloud, a proxy, a test double).
 
     python -m agents.azure_telemetry_agent --openfinops-endpoint http://localhost:8081 --subscription-id ID --once
 """
@@ -31,12 +33,13 @@ class AzureTelemetryAgent(CollectorAgent):
 
     def __init__(self, openfinops_endpoint: str, subscription_id: str, *, client_id: str | None = None,
                  client_secret: str | None = None, tenant_id: str | None = None, credential: Any = None,
-                 **kwargs: Any) -> None:
+                 endpoint_url: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {"subscription_id": subscription_id})
         super().__init__(openfinops_endpoint, **kwargs)
         self.subscription_id = subscription_id
         self._secret = (client_id, client_secret, tenant_id)
         self.credential = credential
+        self.endpoint_url = endpoint_url  # not self.endpoint: that is the OpenFinOps server
 
     def make_collectors(self) -> list[tuple[str, Collector]]:
         credential = self.credential
@@ -50,8 +53,10 @@ class AzureTelemetryAgent(CollectorAgent):
                 from azure.identity import DefaultAzureCredential
 
                 credential = DefaultAzureCredential()
-        collector = CostQueryCollector("agent-azure-cost-query", {"scope": f"subscriptions/{self.subscription_id}"},
-                                       clients={"credential": credential})
+        options = {"scope": f"subscriptions/{self.subscription_id}"}
+        if self.endpoint_url:
+            options["endpoint"] = self.endpoint_url
+        collector = CostQueryCollector("agent-azure-cost-query", options, clients={"credential": credential})
         return [("azure_cost_query", collector)]
 
     def to_records(self, source: str, dataset: Dataset, row: dict[str, Any]) -> dict[str, list[dict]]:

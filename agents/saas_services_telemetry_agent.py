@@ -17,7 +17,9 @@ vendor bills as ``cost_records`` (exact decimals, USD unless the vendor says oth
 Config keys (documented ones kept): ``mongodb_atlas``: ``public_key``, ``private_key``, ``org_id`` (invoices are
 per organisation), ``project_id`` (optional: limits the clusters); ``redis_cloud``: ``api_key``, ``secret_key``,
 ``account_id``; ``github_actions`` (or ``github``): ``token``, ``org_name``; ``datadog``: ``api_key``, ``app_key``,
-``site`` (default datadoghq.com). ``${ENV}`` in a value is replaced by the variable. Keys are never logged.
+``site`` (default datadoghq.com). Each section may set ``api_url``: another API root (GitHub Enterprise Server's
+``https://HOST/api/v3``, a proxy, a test double). ``${ENV}`` in a value is replaced by the variable. Keys are never
+logged.
 
 Custom services: ``agent.collectors.append(("custom", obj))`` where ``obj.collect_metrics()`` returns
 ``{"service": ..., "total_cost": ..., "metrics": {...}}``: pushed as metrics (``saas_total_cost`` and one per
@@ -88,6 +90,9 @@ class SaaSServicesTelemetryAgent(CollectorAgent):
 
         out: list[tuple[str, Collector]] = []
 
+        def api_url(o: Mapping[str, Any]) -> dict[str, Any]:
+            return {"api_url": o["api_url"]} if o.get("api_url") else {}
+
         def enabled(*names: str) -> tuple[str, dict] | None:
             for name in names:
                 options = self.config.get(name)
@@ -98,24 +103,25 @@ class SaaSServicesTelemetryAgent(CollectorAgent):
         if found := enabled("mongodb_atlas"):
             section, o = found
             public, private, org = _required(section, o, "public_key", "private_key", "org_id")
-            options: dict[str, Any] = {"org_id": org, "datasets": ["line_items"]}
+            options: dict[str, Any] = {"org_id": org, "datasets": ["line_items"], **api_url(o)}
             out.append(("mongodb_atlas", MongodbAtlasCollector("agent-mongodb-atlas", options, clients=self._clients(
                 "mongodb_atlas", keys=(public, private)))))
         if found := enabled("redis_cloud"):
             section, o = found
             key, secret = _required(section, o, "api_key", "secret_key")
-            out.append(("redis_cloud", RedisCloudCollector("agent-redis-cloud", {}, clients=self._clients(
+            out.append(("redis_cloud", RedisCloudCollector("agent-redis-cloud", api_url(o), clients=self._clients(
                 "redis_cloud", api_key=key, secret_key=secret))))
         if found := enabled("github_actions", "github"):
             section, o = found
             token, org = _required(section, o, "token", "org_name")
-            out.append(("github_billing", GithubBillingCollector("agent-github-billing", {"organization": org},
+            out.append(("github_billing", GithubBillingCollector("agent-github-billing",
+                                                                 {"organization": org, **api_url(o)},
                                                                  clients=self._clients("github_billing",
                                                                                        token=token))))
         if found := enabled("datadog"):
             section, o = found
             key, app = _required(section, o, "api_key", "app_key")
-            options = {"site": o.get("site") or "datadoghq.com", "usage_summary": False}
+            options = {"site": o.get("site") or "datadoghq.com", "usage_summary": False, **api_url(o)}
             out.append(("datadog_cost", DatadogCostCollector("agent-datadog-cost", options, clients=self._clients(
                 "datadog_cost", api_key=key, app_key=app))))
         return out

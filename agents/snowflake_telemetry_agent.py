@@ -73,7 +73,11 @@ class SnowflakeTelemetryAgent(CollectorAgent):
         return snowflake.connector.connect(**params)
 
     def make_collectors(self) -> list[tuple[str, Collector]]:
-        options: dict[str, Any] = {"edition": self.edition, "account_name": self.account, "query_history": False,
+        # The account as ORGANIZATION_USAGE names it (the collector matches its rows by account name, locator or
+        # org-account): the identifier up to its first dot, e.g. xy12345.us-east-1 -> xy12345 (with the whole
+        # identifier no row would match, and the billed amounts would silently be missing).
+        account = self.account.split(".", 1)[0]
+        options: dict[str, Any] = {"edition": self.edition, "account_name": account, "query_history": False,
                                    "currency": self.currency, "usage_in_currency": self.usage_in_currency}
         if self.credit_price is not None:
             options["credit_price"] = str(self.credit_price)

@@ -22,6 +22,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -41,6 +42,17 @@ def records(agent: int, batch: int, n: int) -> list[dict]:
     return [{"timestamp": (start + timedelta(seconds=i)).isoformat(), "cluster_id": f"bench-{agent}",
              "node_id": f"node-{i % 64:02d}", "status": "Ready", "cpu_usage": 40 + i % 50, "gpu_usage": 80.5,
              "memory_usage": 61.25, "gpu_memory_used_gb": 70, "gpu_count": 8} for i in range(n)]
+
+
+def typed_value(value, pg_type: str):
+    """A record value as binary COPY needs it (done before the clock starts: the baseline is COPY alone)."""
+    if value is None:
+        return None
+    if pg_type.startswith("timestamptz"):
+        return store.to_time(value)
+    if pg_type.startswith("numeric"):
+        return Decimal(str(value))
+    return value
 
 
 def free_port() -> int:
@@ -65,6 +77,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="batches per agent")
     parser.add_argument("--records", type=int, default=1000, help="records per batch")
     parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed batches per agent before the timed ones")
     args = parser.parse_args()
     url = fresh_database(warehouse_url())
     with psycopg.connect(url) as conn:
@@ -91,14 +104,17 @@ def main() -> None:
                                 headers={"Authorization": f"Bearer {ADMIN}"}).json() for _ in range(args.agents)]
         bodies = [[json.dumps({"agent_id": a["agent_id"], "batch_id": f"b{b}",
                                "node_metrics": records(i, b, args.records)}).encode()
-                   for b in range(args.batches)] for i, a in enumerate(agents)]
+                   for b in range(-args.warmup, args.batches)] for i, a in enumerate(agents)]
+        sessions = []
+        for a in agents:
+            sessions.append(requests.Session())
+            sessions[-1].headers.update({"Authorization": f"Bearer {a['api_key']}",
+                                         "Content-Type": "application/json"})
 
-        def run_agent(i: int) -> list[float]:
-            session = requests.Session()
-            session.headers.update({"Authorization": f"Bearer {agents[i]['api_key']}",
-                                    "Content-Type": "application/json"})
+        def run_agent(i: int, part: slice) -> list[float]:
+            session = sessions[i]
             latencies = []
-            for body in bodies[i]:
+            for body in bodies[i][part]:
                 t0 = time.perf_counter()
                 r = session.post(f"{base}/api/v1/telemetry/ingest", data=body, timeout=60)
                 latencies.append(time.perf_counter() - t0)
@@ -106,10 +122,12 @@ def main() -> None:
                     raise SystemExit(f"agent {i}: HTTP {r.status_code}: {r.text[:300]}")
             return latencies
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.agents) as pool:
-            latencies = [x for agent_latencies in pool.map(run_agent, range(args.agents)) for x in agent_latencies]
-        server_seconds = time.perf_counter() - t0
+        with ThreadPoolExecutor(args.agents) as pool:  # warm-up: connections opened, code paths taken; not counted
+            list(pool.map(run_agent, range(args.agents), [slice(0, args.warmup)] * args.agents))
+            t0 = time.perf_counter()
+            timed = pool.map(run_agent, range(args.agents), [slice(args.warmup, None)] * args.agents)
+            latencies = [x for agent_latencies in timed for x in agent_latencies]
+            server_seconds = time.perf_counter() - t0
     finally:
         server.terminate()
         server.wait(30)
@@ -117,11 +135,12 @@ def main() -> None:
     total = args.agents * args.batches * args.records
     with psycopg.connect(url) as conn:
         stored = conn.execute("SELECT count(*) FROM raw.telemetry_node_metrics").fetchone()[0]
-        assert stored == total, f"stored {stored} of {total} records"
+        expected = total + args.agents * args.warmup * args.records
+        assert stored == expected, f"stored {stored} of {expected} records"
         # the baseline: the same records, typed, in one binary COPY (no HTTP, JSON or validation)
         table, columns = store.TABLES["node_metrics"]
         names = [c for c, _, _ in columns] + ["_agent_id", "_batch_id", "_record_index", "_received_at"]
-        typed = [[store._value(r.get(f), pg) for _, pg, f in columns] + [a["agent_id"], "copy", k, datetime.now(UTC)]
+        typed = [[typed_value(r.get(f), pg) for _, pg, f in columns] + [a["agent_id"], "copy", k, datetime.now(UTC)]
                  for i, a in enumerate(agents) for b in range(args.batches)
                  for k, r in enumerate(records(i, b, args.records))]
         conn.execute(f"TRUNCATE raw.{table}")

@@ -22,7 +22,6 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from openfinops import _marts
@@ -91,11 +90,11 @@ class LLMObservabilityHub:
             return self._post(batch)
         from openfinops.server import schema, store
 
-        schema.validate(json.loads(json.dumps(batch), parse_float=Decimal))
         body = json.dumps(batch, sort_keys=True).encode()
+        checked = schema.decode(body)
         with _marts.connect(self.warehouse_url) as conn:
             store.ensure_tables(conn)
-            store.store_batch(conn, batch["agent_id"], store.parse_batch(body), store.body_hash(body))
+            store.store_batch(conn, batch["agent_id"], checked, store.body_hash(body))
         return {"batch_id": batch["batch_id"], "agent_id": batch["agent_id"], "via": "warehouse", "stored": True}
 
     def _post(self, batch: dict[str, Any]) -> dict[str, Any]:

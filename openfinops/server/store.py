@@ -160,10 +160,12 @@ def store_batch(conn: Any, agent_id: str, batch: dict, digest: str) -> tuple[boo
             if not records:
                 continue
             names = ", ".join([c for c, _, _ in columns] + ["_agent_id", "_batch_id", "_record_index", "_received_at"])
+            make = ROW_MAKERS[name]
             with conn.cursor().copy(f"COPY {SCHEMA}.{table} ({names}) FROM STDIN") as copy:
                 for index, record in enumerate(records):
-                    copy.write_row([_value(record.get(field), pg) for _, pg, field in columns]
-                                   + [agent_id, batch["batch_id"], index, now])
+                    row = make(record)
+                    row += (agent_id, batch["batch_id"], index, now)
+                    copy.write_row(row)
     return True, counts
 
 
@@ -172,22 +174,45 @@ def to_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, (int, float, Decimal)):
         return datetime.fromtimestamp(float(value), UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(str(value).upper().replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"time {value!r} has no UTC offset")
     return parsed
 
 
-def _value(value: Any, pg_type: str) -> Any:
-    if value is None:
-        return None
-    if pg_type.startswith("timestamptz"):
-        return to_time(value)
-    if pg_type.startswith("jsonb"):
-        return json.dumps(value, default=str)
-    if pg_type.startswith("numeric"):
-        return Decimal(str(value))
-    return value
+def _time_value(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else to_time(value)
+
+
+def _json_value(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def _numeric_value(value: Any) -> Any:
+    return Decimal(str(value)) if isinstance(value, float) else value
+
+
+def row_maker(columns: tuple[tuple[str, str, str], ...]):
+    """A function record -> COPY row for one table. A checked batch's values go as they are where COPY takes them:
+    RFC 3339 text as is (PostgreSQL reads it; the schema check parsed it already), numbers as the int / Decimal the
+    JSON decoder made (a float from a caller that built the batch itself goes through its text: no binary noise);
+    Unix seconds become a datetime, labels JSON text."""
+    fields = [field for _, _, field in columns]
+    convert = [(i, _time_value if pg.startswith("timestamptz") else _json_value if pg.startswith("jsonb")
+                else _numeric_value) for i, (_, pg, _) in enumerate(columns)
+               if pg.startswith(("timestamptz", "jsonb", "numeric"))]
+
+    def make(record: dict[str, Any]) -> list[Any]:
+        row = [record.get(field) for field in fields]
+        for i, fn in convert:
+            if row[i] is not None:
+                row[i] = fn(row[i])
+        return row
+
+    return make
+
+
+ROW_MAKERS = {name: row_maker(columns) for name, (_, columns) in TABLES.items()}
 
 
 class Pool:
