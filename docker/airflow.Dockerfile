@@ -8,6 +8,7 @@ USER airflow
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt
 COPY --chown=airflow collectors /opt/openfinops/collectors
+COPY --chown=airflow agents /opt/openfinops/agents
 COPY --chown=airflow openfinops /opt/openfinops/openfinops
 COPY --chown=airflow dbt_project /opt/openfinops/dbt_project
 COPY --chown=airflow dags /opt/openfinops/dags

@@ -19,7 +19,11 @@ bash "$OPENFINOPS_ROOT/scripts/superset.sh" init
 step 6 "start the local alert sink (Slack/webhook on :8099, SMTP on :8025) and Airflow"
 bash "$OPENFINOPS_ROOT/scripts/alert_sink.sh" start
 bash "$OPENFINOPS_ROOT/scripts/airflow.sh" start
-step 7 "load $DAYS days through the collect DAGs, then the Asset-triggered transform (dbt) and the alerts"
+step 7 "the ingest server; the demo's GPU clusters and training jobs push $DAYS days of telemetry to it; load $DAYS days through the collect DAGs and fold the pushed batches in; then the Asset-triggered transform (dbt) and the alerts"
+bash "$OPENFINOPS_ROOT/scripts/ingest_server.sh" start
+(eval "$(bash "$OPENFINOPS_ROOT/scripts/ingest_server.sh" env)"
+ "$AIRFLOW_PY" -m agents.demo_telemetry_agent --openfinops-endpoint "$OPENFINOPS_ENDPOINT" --lookback-days "$DAYS" \
+   --spool-dir "$OPENFINOPS_STATE_DIR/demo-agent" --log-level WARNING --once)
 (. "$OPENFINOPS_ROOT/scripts/airflow_env.sh"
  "$AIRFLOW_PY" "$OPENFINOPS_ROOT/scripts/demo_run.py" --days "$DAYS" \
    --password-file "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
@@ -39,6 +43,8 @@ OpenFinOps demo is running.
             one user per role (cfo, coo, infrastructure, ml, analyst, team-<id>): passwords in
             $OPENFINOPS_CREDENTIALS_DIR/superset_users.json
             SQL Lab (Analyst) reads the warehouse as the read-only role openfinops_reader (schema marts only)
+  Ingest    http://127.0.0.1:${OPENFINOPS_SERVER_PORT:-8081}/api/health   (agents and the Python API push here; admin token in
+            $OPENFINOPS_CREDENTIALS_DIR/server.env)
   Warehouse $(echo "$OPENFINOPS_WAREHOUSE_URL" | sed -E 's#//([^:]+):[^@]+@#//\1:***@#')   (password in $OPENFINOPS_CREDENTIALS_DIR/postgres.env)
   Alerts    sent by the transform DAG to the local sink: $OPENFINOPS_STATE_DIR/alerts-inbox/{slack,webhook,email}.jsonl
             ($(psql "$OPENFINOPS_WAREHOUSE_URL" -X -A -t -c "SELECT count(*) FROM alerts.notifications" 2>/dev/null || echo "?") message(s) recorded in alerts.notifications)

@@ -68,7 +68,8 @@ def main() -> int:
     from openfinops.config import load_config
 
     sources = [s.id for s in load_config().sources]
-    collect_dags = [f"collect_{s}" for s in sources]
+    # the collect DAGs, and the fold-in of what the demo's clusters pushed to the ingest server just before
+    collect_dags = [*(f"collect_{s}" for s in sources), "fold_in_telemetry"]
     wait_for_dags(api, set(collect_dags) | {"transform"})
     for dag_id in [*collect_dags, "transform"]:
         api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})

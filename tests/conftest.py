@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -106,13 +106,35 @@ class BuiltWarehouse:
     dbt_output: str
 
 
+def push_demo_telemetry(cfg, url: str, start: date, end: date) -> None:
+    """The demo's cluster and training telemetry pushed as make demo pushes it: the demo agent against a real
+    ingest server on ``url`` (every batch acknowledged, i.e. committed)."""
+    from agents.demo_telemetry_agent import DemoTelemetryAgent
+    from tests.servers import Server
+
+    admin = uuid.uuid4().hex
+    server = Server(warehouse_url=url, admin_token=admin)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ofo-demo-agent-") as spool:
+            agent = DemoTelemetryAgent(server.url, admin_token=admin, spool_dir=Path(spool),
+                                       clusters=[c.model_dump() for c in cfg.clusters],
+                                       lookback_days=(end - start).days,
+                                       now=lambda: datetime.combine(end, time(), UTC))
+            result = agent.run_once()
+            assert result.ok, f"demo telemetry not delivered: {result.summary()}"
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def built_warehouse(cfg) -> Iterator[BuiltWarehouse]:
-    """36 days of demo data for every configured source, loaded through the CLI (real loader), then
-    ``openfinops transform`` (config tables + real ``dbt build``, tests included)."""
+    """36 days of demo data: every configured source loaded through the CLI (real loader), the demo clusters' and
+    training jobs' telemetry pushed through the ingest server by the demo agent, then ``openfinops transform``
+    (config tables, the telemetry fold-in's tables, real ``dbt build`` with its tests)."""
     url = create_database("ofo_built")
     for source in cfg.sources:
         run_cli("collect", source.id, "--start", DEMO_START.isoformat(), "--end", DEMO_END.isoformat(), url=url)
+    push_demo_telemetry(cfg, url, DEMO_START, DEMO_END)
     proc = run_cli("transform", url=url, check=False)
     if proc.returncode != 0:
         drop_database(url)

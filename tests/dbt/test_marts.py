@@ -121,10 +121,27 @@ def test_quarterly_budget_periods_follow_start_month(built_warehouse):
     assert rows == [(date(2026, 8, 1), date(2026, 11, 1)), (date(2026, 11, 1), date(2027, 2, 1))]
 
 
+def test_the_demo_clusters_pushed_every_sample_through_the_server(built_warehouse, cfg):
+    """make demo's clusters push (agents/demo_telemetry_agent.py): an hourly sample of every configured node for
+    every day of the window, each stored once, all by the demo agent, in acknowledged batches."""
+    days = (built_warehouse.end - built_warehouse.start).days
+    expected = sum(c.nodes for c in cfg.clusters) * 24 * days
+    rows = fetch(built_warehouse.url, """
+        SELECT count(*), count(DISTINCT (cluster_id, node_id, sampled_at)), min(sampled_at), max(sampled_at),
+               array_agg(DISTINCT a.agent_type)
+        FROM raw.telemetry_node_metrics m JOIN raw.telemetry_agents a ON a.agent_id = m._agent_id""")
+    count, distinct, first, last, agent_types = rows[0]
+    assert (count, distinct, agent_types) == (expected, expected, ["demo_clusters"])
+    assert first.astimezone(UTC).date() == built_warehouse.start
+    assert last.astimezone(UTC).date() == built_warehouse.end - timedelta(days=1)
+    batches = fetch(built_warehouse.url, "SELECT sum((record_counts->>'node_metrics')::int) FROM raw.telemetry_batches")
+    assert batches == [(expected,)]
+
+
 def test_cluster_health_counts_each_node_once(built_warehouse, cfg):
     samples: dict = defaultdict(lambda: defaultdict(list))
     for ts, cluster, node, status in fetch(built_warehouse.url, """
-            SELECT sampled_at, cluster_id, node_id, node_status FROM raw.demo_node_metrics"""):
+            SELECT sampled_at, cluster_id, node_id, node_status FROM raw.telemetry_node_metrics"""):
         samples[(cluster, ts.astimezone(UTC).date())][node].append(status == "Ready")
     mart = {(c, d): (n, h) for c, d, n, h in fetch(built_warehouse.url, """
         SELECT cluster_id, metric_date, nodes, healthy_nodes FROM marts.fct_cluster_health_daily""")}

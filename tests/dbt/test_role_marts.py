@@ -303,7 +303,7 @@ def test_open_anomalies_are_the_last_seven_days_of_anomalies(built_warehouse):
 def node_samples(built_warehouse) -> list[tuple]:
     return fetch(built_warehouse.url, """
         SELECT cluster_id, node_id, sampled_at, node_status, cpu_utilization_pct, gpu_utilization_pct,
-               memory_utilization_pct FROM staging.stg_demo__node_metrics""")
+               memory_utilization_pct FROM staging.stg_telemetry__node_metrics""")
 
 
 @pytest.fixture(scope="module")
@@ -395,10 +395,11 @@ def test_node_utilisation_recomputed_from_node_metrics(built_warehouse, cfg, nod
 def test_training_steps_are_the_staged_metrics(built_warehouse):
     url = built_warehouse.url
     staged = fetch(url, "SELECT run_id, step, model_name, cluster_id, logged_at, loss, learning_rate, "
-                        "tokens_per_second, gpu_memory_used_gb, gpu_count FROM staging.stg_demo__llm_training_metrics")
+                        "tokens_per_second, gpu_memory_used_gb, gpu_count "
+                        "FROM staging.stg_telemetry__llm_training_metrics")
     mart = fetch(url, "SELECT run_id, step, model_name, cluster_id, logged_at, loss, learning_rate, "
                       "tokens_per_second, gpu_memory_used_gb, gpu_count FROM marts.fct_llm_training_steps")
-    raw_keys = {(r, s) for r, s in fetch(url, "SELECT run_id, step FROM raw.demo_llm_training_metrics")}
+    raw_keys = {(r, s) for r, s in fetch(url, "SELECT run_id, step FROM raw.telemetry_llm_training_metrics")}
     assert sorted(mart) == sorted(staged) and len(mart) == len(raw_keys) > 0
     runs = {r for r, in fetch(url, "SELECT run_id FROM marts.fct_llm_training_runs")}
     assert {r[0] for r in mart} == runs

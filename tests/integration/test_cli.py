@@ -19,7 +19,7 @@ def wrapper(*args, env_extra=None):
 def test_sources_lists_the_config():
     proc = wrapper("sources")
     assert proc.returncode == 0, proc.stderr
-    assert "demo-aws" in proc.stdout and "demo-clusters" in proc.stdout
+    assert "demo-aws" in proc.stdout and "demo-snowflake" in proc.stdout
 
 
 def test_collect_goes_to_the_warehouse_url_given(empty_db):

@@ -1,7 +1,7 @@
--- Training steps pushed by trainers (LLMObservabilityHub.collect_llm_training_metrics, agents), in the shape of
--- stg_demo__llm_training_metrics plus the original LLMTrainingMetrics fields the demo does not have (epoch,
--- validation loss, batch size, samples/s); loss = training_loss, GPU memory MB -> GB (/ 1024). A step pushed
--- again replaces the earlier one (latest received wins).
+-- Training steps pushed by trainers (LLMObservabilityHub.collect_llm_training_metrics, agents, the demo's training
+-- jobs) with the original LLMTrainingMetrics fields (epoch, validation loss, batch size, samples/s);
+-- loss = training_loss, GPU memory MB -> GB (/ 1024). A step pushed again replaces the earlier one (latest received
+-- wins).
 -- Grain: run_id x step.
 with
 

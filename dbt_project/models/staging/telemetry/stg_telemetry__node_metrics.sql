@@ -1,6 +1,6 @@
--- Node samples pushed by agents, in the shape of the other node-metrics staging model (stg_demo__node_metrics), so
--- the cluster marts read both through int_node_metrics_unioned. A sample pushed again (a later batch with the
--- same cluster, node and time) replaces the earlier one: the latest received wins.
+-- Node samples pushed by agents (the demo's clusters included), read by the cluster marts through
+-- int_node_metrics_unioned. A sample pushed again (a later batch with the same cluster, node and time) replaces the
+-- earlier one: the latest received wins.
 -- Grain: cluster_id x node_id x sampled_at.
 with
 
