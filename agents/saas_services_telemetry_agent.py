@@ -16,11 +16,11 @@ vendor bills as ``cost_records`` (exact decimals, USD unless the vendor says oth
 
 Config keys (documented ones kept): ``mongodb_atlas``: ``public_key``, ``private_key``, ``org_id`` (invoices are
 per organisation); ``redis_cloud``: ``api_key``, ``secret_key``; ``github_actions`` (or ``github``): ``token``,
-``org_name``; ``datadog``: ``api_key``, ``app_key``, ``site`` (default datadoghq.com). Each section may set ``api_url``: another API root (GitHub Enterprise Server's
-``https://HOST/api/v3``, a proxy, a test double). The original's ``mongodb_atlas.project_id`` and
-``redis_cloud.account_id`` are accepted and not used: the agent pushes invoices, which Atlas bills per organisation
-and Redis Cloud per account key (cluster inventory is the DAG collector's). ``${ENV}`` in a value is replaced by the
-variable. Keys are never logged.
+``org_name``; ``datadog``: ``api_key``, ``app_key``, ``site`` (default datadoghq.com). Each section may set
+``api_url``: another API root (GitHub Enterprise Server's ``https://HOST/api/v3``, a proxy, a test double). The
+original's ``mongodb_atlas.project_id`` and ``redis_cloud.account_id`` are accepted and not used: the agent pushes
+invoices, which Atlas bills per organisation and Redis Cloud per account key (cluster inventory is the DAG
+collector's). ``${ENV}`` in a value is replaced by the variable. Keys are never logged.
 
 Custom services: ``agent.collectors.append(("custom", obj))`` where ``obj.collect_metrics()`` returns
 ``{"service": ..., "total_cost": ..., "metrics": {...}}``: pushed as metrics (``saas_total_cost`` and one per
