@@ -55,6 +55,7 @@ _TIME_FIELDS = ("timestamp", "period_end", "sent_at")
 _RAW = "ofo-raw-" + uuid.uuid4().hex  # placeholder for a Decimal sent as a JSON number, digit for digit
 _RAW_PATTERN = re.compile(f'"{_RAW}:([^"]+)"')
 _SEQUENCE = itertools.count()
+_COLLECTION_LOCK = threading.Lock()  # start_collection: one background thread per agent
 
 
 def base_url(endpoint: str) -> str:
@@ -259,19 +260,22 @@ class TelemetryAgent:
     """Base of every agent. Subclasses implement :meth:`collect` (batches to push each cycle); :meth:`push` and
     :meth:`push_metrics` send ad-hoc batches.
 
-    ``openfinops_endpoint``: the server's URL (``/api/v1/metrics`` accepted too). ``admin_token``: for registration
+    ``openfinops_endpoint``: the server's URL (``/api/v1/metrics`` accepted too); None (the original guide's
+    constructors): the agent only reads: its ``collect_*`` methods return what they read, nothing is spooled, pushed
+    or registered (:attr:`offline`). ``admin_token``: for registration
     (default: env ``OPENFINOPS_SERVER_ADMIN_TOKEN``). ``api_key`` (+ ``agent_id``): a key registered elsewhere
     instead. ``spool_dir``: the outbox and the agent's state (default: env ``OPENFINOPS_AGENT_SPOOL_DIR``, else
     ``~/.openfinops/agents/<agent_type>``)."""
 
     agent_type = "generic"
 
-    def __init__(self, openfinops_endpoint: str, *, agent_type: str | None = None, admin_token: str | None = None,
+    def __init__(self, openfinops_endpoint: str | None, *, agent_type: str | None = None,
+                 admin_token: str | None = None,
                  api_key: str | None = None, agent_id: str | None = None, spool_dir: str | os.PathLike | None = None,
                  hostname: str | None = None, metadata: Mapping[str, Any] | None = None, timeout: float = 30.0,
                  base_backoff_seconds: float = 5.0, max_backoff_seconds: float = 300.0,
                  session: requests.Session | None = None) -> None:
-        self.endpoint = base_url(openfinops_endpoint)
+        self.endpoint = base_url(openfinops_endpoint) if openfinops_endpoint else None
         self.agent_type = agent_type or self.agent_type
         self._admin_token = admin_token
         self.agent_id = agent_id or None
@@ -283,13 +287,21 @@ class TelemetryAgent:
         self.base_backoff = base_backoff_seconds
         self.max_backoff = max_backoff_seconds
         self.session = session or requests.Session()
+        self._stop = threading.Event()
+        if self.offline:
+            self.spool, self.state_path = None, None
+            return
         root = spool_dir or os.environ.get("OPENFINOPS_AGENT_SPOOL_DIR") or (
             Path.home() / ".openfinops" / "agents" / self.agent_type)
         self.spool = Spool(Path(root))
         self.state_path = self.spool.root / STATE_FILE
-        self._stop = threading.Event()
         if not self._api_key:
             self._load_state()
+
+    @property
+    def offline(self) -> bool:
+        """No server: nothing is spooled, pushed or registered."""
+        return self.endpoint is None
 
     def __repr__(self) -> str:  # never the key
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, agent_id={self.agent_id!r})"
@@ -321,6 +333,8 @@ class TelemetryAgent:
     def register_agent(self) -> bool:
         """True once the agent has a key: the one given, the one in its state file, or a new one from
         ``POST /api/v1/agents/register`` (kept in the state file, mode 600). False (logged) when that fails."""
+        if self.offline:
+            return False
         if self._api_key:
             return bool(self.agent_id) or self._discover_agent_id()
         return self._register()
@@ -370,7 +384,10 @@ class TelemetryAgent:
     # -- spooling and delivery -------------------------------------------------------------------------------------
     def spool_batch(self, batch: Mapping[str, Any], batch_id: str | None = None) -> list[str]:
         """Write the batch to the outbox (split into batches of at most MAX_RECORDS_PER_BATCH records); returns the
-        batch ids. ``batch_id`` (or the batch's own) is the idempotency key; default a new random one."""
+        batch ids. ``batch_id`` (or the batch's own) is the idempotency key; default a new random one. Offline:
+        nothing (no ids)."""
+        if self.offline:
+            return []
         batch_id = batch_id or batch.get("batch_id") or f"{self.agent_type}-{uuid.uuid4().hex}"
         header = {k: v for k, v in batch.items() if k not in (*RECORD_LISTS, "batch_id", "agent_id")}
         records = [(kind, r) for kind in RECORD_LISTS for r in batch.get(kind) or []]
@@ -390,7 +407,9 @@ class TelemetryAgent:
 
     def push(self, batch: Mapping[str, Any]) -> bool:
         """Spool the batch, then flush the outbox (older batches first). True when this batch was acknowledged;
-        False means it waits in the spool (or was rejected: see the log and ``rejected/``)."""
+        False means it waits in the spool (or was rejected: see the log and ``rejected/``), or the agent is offline."""
+        if self.offline:
+            return False
         ids = self.spool_batch({"sent_at": datetime.now(UTC), **batch})
         result = self.flush()
         return all(i in result.delivered for i in ids)
@@ -407,6 +426,8 @@ class TelemetryAgent:
     def flush(self) -> CycleResult:
         """Send the outbox, oldest first, until it is empty or the server cannot take a batch now."""
         result = CycleResult()
+        if self.offline:
+            return result
         pending = self.spool.pending()
         if pending and not self.register_agent():
             result.pending = len(pending)
@@ -520,11 +541,51 @@ class TelemetryAgent:
                     send_failures = 0
                 self._stop.wait(max(0.0, wait))
         except KeyboardInterrupt:
-            log.info("%s: stopped; %d batch(es) wait in %s", self.agent_type, len(self.spool.pending()),
-                     self.spool.outbox)
+            if self.offline:
+                log.info("%s: stopped", self.agent_type)
+            else:
+                log.info("%s: stopped; %d batch(es) wait in %s", self.agent_type, len(self.spool.pending()),
+                         self.spool.outbox)
 
     def stop(self) -> None:
         self._stop.set()
+
+    def start_collection(self, interval_seconds: float = 300) -> threading.Thread:
+        """:meth:`run_continuous` (collect every ``interval_seconds``, deliver, back off while failing) in a background
+        daemon thread; returns the thread. Idempotent: while a collection thread runs, another call returns it (with
+        its interval unchanged). :meth:`stop_collection` ends it."""
+        if not interval_seconds > 0:
+            raise ValueError(f"interval_seconds: expected a number > 0, got {interval_seconds!r}")
+        with _COLLECTION_LOCK:
+            running = getattr(self, "_collection_thread", None)
+            if running is not None and running.is_alive():
+                return running
+            self._stop.clear()
+            thread = threading.Thread(target=self._collection_loop, args=(interval_seconds,), daemon=True,
+                                      name=f"openfinops-{self.agent_type}-collection")
+            self._collection_thread = thread
+            thread.start()
+        log.info("%s: collecting every %g s in the background", self.agent_type, interval_seconds)
+        return thread
+
+    def _collection_loop(self, interval_seconds: float) -> None:
+        try:
+            self.run_continuous(interval_seconds)
+        except Exception as exc:  # e.g. the spool's disk failing: logged, never silent
+            log.error("%s: background collection stopped: %s: %s", self.agent_type, type(exc).__name__,
+                      str(exc)[:500])
+
+    def stop_collection(self, timeout: float | None = 30.0) -> bool:
+        """Stop the background collection: the loop's wait ends at once; a collection or delivery under way finishes
+        first (its HTTP calls are bounded by their timeouts). Waits up to ``timeout`` seconds (None: as long as it
+        takes); True when no collection thread runs any more."""
+        self._stop.set()
+        thread = getattr(self, "_collection_thread", None)
+        if thread is None:
+            return True
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+        return not thread.is_alive()
 
 
 def metric_records(metrics: Any, *, source: str | None = None) -> list[dict[str, Any]]:

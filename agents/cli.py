@@ -1,12 +1,14 @@
 """The agents' shared command line and the original ``config/telemetry.yaml`` format.
 
 Every agent takes ``--openfinops-endpoint URL`` (or ``openfinops.endpoint`` of ``--config``, or env
-``OPENFINOPS_ENDPOINT``), ``--interval S`` (or the section's ``collection_interval``; default 300), ``--once`` (one
-cycle, exit 0 when everything was delivered, 1 otherwise: what was not delivered stays spooled for the next run),
-``--spool-dir``, ``--lookback-days``, ``--agent-id`` and ``--log-level``. Registration takes the admin token from env
-``OPENFINOPS_SERVER_ADMIN_TOKEN``; a key registered elsewhere comes from ``openfinops.api_key`` or env
-``OPENFINOPS_API_KEY``. Secrets belong in the environment: ``${VAR}`` (or ``${VAR:-default}``) in any string of the
-config file is replaced by the variable's value after the YAML is parsed (an unset variable gives an empty value).
+``OPENFINOPS_ENDPOINT``), ``--interval S`` (or the section's ``collection_interval``, or env ``COLLECTION_INTERVAL``;
+default 300), ``--once`` (one cycle, exit 0 when everything was delivered, 1 otherwise: what was not delivered stays
+spooled for the next run), ``--spool-dir``, ``--lookback-days``, ``--agent-id`` and ``--log-level``. Registration
+takes the admin token from env ``OPENFINOPS_SERVER_ADMIN_TOKEN``; a key registered elsewhere comes from
+``openfinops.api_key`` or env ``OPENFINOPS_API_KEY``. Without ``--config``, ``config/telemetry.yaml`` of the working
+directory is read when it exists (the original agents' default, used by their Docker example). Secrets belong in the
+environment: ``${VAR}`` (or ``${VAR:-default}``) in any string of the config file is replaced by the variable's value
+after the YAML is parsed (an unset variable gives an empty value).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from agents.base import TelemetryAgent
 
 log = logging.getLogger("agents")
+DEFAULT_CONFIG = "config/telemetry.yaml"  # relative to the working directory, as in the original
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -75,6 +78,9 @@ def main(prog: str, section: str, description: str, add_arguments: Callable[[arg
     args = p.parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.config is None and config_is_yaml and Path(DEFAULT_CONFIG).is_file():
+        args.config = DEFAULT_CONFIG  # the original agents read it when run with no arguments (its Docker example)
+        log.info("%s: reading %s", prog, DEFAULT_CONFIG)
     config = load_config(args.config) if args.config and config_is_yaml else {}
     server = config.get("openfinops") or {}
     options = config.get(section) or {}
@@ -101,7 +107,8 @@ def main(prog: str, section: str, description: str, add_arguments: Callable[[arg
         result = agent.run_once()
         print(f"{prog}: {result.summary()}", file=sys.stderr)
         return 0 if result.ok else 1
-    interval = float(first(args.interval, options.get("collection_interval"), 300))
+    interval = float(first(args.interval, options.get("collection_interval"), os.environ.get("COLLECTION_INTERVAL"),
+                           300))
     log.info("%s: pushing to %s every %.0f s (spool %s)", prog, agent.endpoint, interval, agent.spool.root)
     agent.run_continuous(interval)
     return 0

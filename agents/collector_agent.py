@@ -8,6 +8,14 @@ from the records, so an unchanged re-pull is stored once by the server; a restat
 (the newest batch of an agent, source and window is the current picture of that window).
 
 Rejects (records the collector could not parse) are logged by field and reason, never pushed.
+
+**Missing is not zero.** The AWS, Azure and GCP agents' ``collect_*`` methods (the original guide's) return dicts
+whose values may be missing: a metric the monitoring service (CloudWatch, Azure Monitor, Cloud Monitoring) has no
+datapoint for in the window, or a price estimate the agent's list-price table does not know. Each gives such a value
+as the one :data:`UNAVAILABLE`: a falsy singleton that formats as ``n/a`` with any format spec (so the guide's
+``f"{x:.1f}"`` prints ``n/a``) and refuses arithmetic and comparison (``TypeError``), so it is never silently taken
+for a number (``nan`` would print and compare quietly; ``None`` would crash the guide's format strings). It is never
+pushed, and ``CostObservatory.track_cloud_cost`` refuses it (``ValueError``). Test with ``value is UNAVAILABLE``.
 """
 
 from __future__ import annotations
@@ -15,12 +23,46 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from agents.base import RECORD_LISTS, TelemetryAgent, content_id
 from collectors.core.base import Collector, Dataset, Reject, Window
 
 log = logging.getLogger("agents")
+
+
+class _Unavailable:
+    """See :data:`UNAVAILABLE`."""
+
+    _instance: _Unavailable | None = None
+    __slots__ = ()
+
+    def __new__(cls) -> _Unavailable:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+    def __str__(self) -> str:
+        return "n/a"
+
+    def __format__(self, spec: str) -> str:
+        return "n/a"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "UNAVAILABLE"  # pickles as this module's singleton
+
+
+UNAVAILABLE = _Unavailable()
+"""A value an agent could not read: a metric with no datapoint in the window, or a price not in the agent's
+list-price table. Not zero, not a number: prints ``n/a`` (under any format spec), is falsy, and raises ``TypeError``
+on arithmetic and comparison. Never pushed."""
 
 
 class CollectorAgent(TelemetryAgent):
@@ -109,3 +151,24 @@ def tags(**values: Any) -> dict[str, Any]:
     out = {k: (str(v) if not isinstance(v, (str, int, float, bool)) else v) for k, v in values.items()
            if v is not None}
     return dict(list(out.items())[:50])
+
+
+def ranked(costs: dict[Any, Decimal]) -> dict[Any, Decimal]:
+    """Largest cost first (ties by key)."""
+    return dict(sorted(costs.items(), key=lambda item: (-item[1], str(item[0]))))
+
+
+def by_currency(by: dict[str, dict[str, dict[Any, Decimal]]], ranked_keys: tuple[str, ...]) -> dict[str, Any]:
+    """What the guide's cost methods return (``get_cost_management_data``, ``get_billing_data``): ``total`` /
+    ``currency`` / the ``by_*`` maps (``by_day`` in date order, ``ranked_keys`` largest first) of one currency, or each
+    keyed by currency when there are several (amounts in different currencies are never added)."""
+    shaped = {cur: {key: (ranked(values) if key in ranked_keys else dict(sorted(values.items())))
+                    for key, values in maps.items()} for cur, maps in by.items()}
+    totals = {cur: sum(maps["by_day"].values(), Decimal(0)) for cur, maps in shaped.items()}
+    keys = (*ranked_keys, "by_day")
+    if len(shaped) <= 1:
+        cur = next(iter(shaped), None)
+        return {"total": totals.get(cur, Decimal(0)), "currency": cur,
+                **{k: shaped.get(cur, {}).get(k, {}) for k in keys}}
+    return {"total": totals, "currency": sorted(shaped),
+            **{k: {cur: maps.get(k, {}) for cur, maps in shaped.items()} for k in keys}}

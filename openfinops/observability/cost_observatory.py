@@ -270,6 +270,71 @@ class CostObservatory:
                        by_service={c: dict(v) for c, v in services.items()})
         return out
 
+    # -- writes ---------------------------------------------------------------------------------------------------
+    def track_cloud_cost(self, provider: str, service: str, cost: Decimal | int | float | str,
+                         region: str | None = None, *, currency: str = "USD", timestamp: datetime | float | None = None,
+                         account_id: str | None = None, **resource: Any) -> dict[str, Any]:
+        """Store one cost record (the guide's "Complete Example": ``track_cloud_cost(provider='azure', service='vm',
+        cost=vm['cost_per_hour'], vm_name=vm['name'])``) in ``raw.telemetry_cost_records``.
+
+        ``cost`` is kept exact: a ``Decimal`` (or int, or decimal string) digit for digit, a float by its shortest
+        repr (``0.1`` -> ``0.1``); non-finite values and booleans are refused. ``currency`` is explicit (ISO 4217,
+        default USD: the agents' ``cost_per_hour`` estimates are USD list prices). ``provider`` is written as the
+        marts name it (``aws`` -> AWS, ``azure`` -> Microsoft Azure, ``gcp`` -> Google Cloud; others as given).
+        ``timestamp`` (default now, UTC) is the record's time. The resource keywords (``instance_id=...``,
+        ``vm_name=...``) become tags; ``resource_id`` is the ``resource_id`` keyword, else the only resource keyword.
+
+        Where it goes, exactly as :meth:`LLMObservabilityHub.collect_llm_training_metrics`: through the ingest server
+        when ``OPENFINOPS_ENDPOINT`` / ``OPENFINOPS_API_KEY`` / ``OPENFINOPS_AGENT_ID`` are set (a refusal raises
+        ``IngestError``), else straight into the warehouse (``store_batch``, agent id ``python-api``). Returns
+        ``{"record": <the record as stored, cost a Decimal>, "batch_id", "agent_id", "via", "stored"}``."""
+        import uuid
+
+        from openfinops.observability.llm_observability import DIRECT_AGENT_ID, LLMObservabilityHub
+
+        if isinstance(cost, bool) or not isinstance(cost, (Decimal, int, float, str)):
+            raise ValueError(f"cost: expected a Decimal, a number or a decimal string, got {cost!r}")
+        try:
+            amount = Decimal(repr(cost)) if isinstance(cost, float) else Decimal(str(cost).strip())
+        except ArithmeticError:
+            raise ValueError(f"cost: not a decimal amount: {cost!r}") from None
+        if not amount.is_finite():
+            raise ValueError(f"cost: not a finite amount: {cost!r}")
+        if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper()):
+            raise ValueError(f"currency: an ISO 4217 code such as 'USD', got {currency!r}")
+        if not provider or not service:
+            raise ValueError("provider and service are required")
+        when = datetime.now(UTC) if timestamp is None else timestamp
+        if isinstance(when, datetime):
+            if when.tzinfo is None:
+                raise ValueError("timestamp: a datetime needs a UTC offset")
+            when = when.astimezone(UTC).isoformat()
+        resource_id = resource.get("resource_id")
+        if resource_id is None and len(resource) == 1:
+            resource_id = next(iter(resource.values()))
+        record: dict[str, Any] = {
+            "timestamp": when, "provider": PROVIDER_NAMES.get(str(provider).lower(), str(provider)),
+            "service": str(service), "cost": format(amount, "f"), "currency": currency, "region": region,
+            "account_id": account_id, "resource_id": None if resource_id is None else str(resource_id),
+            "tags": {"source": "track_cloud_cost", "provider_as_given": str(provider),
+                     **{str(k): (v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
+                        for k, v in resource.items()}}}
+        hub = LLMObservabilityHub(warehouse_url=self.warehouse_url)
+        batch = {"agent_id": hub.agent_id or DIRECT_AGENT_ID, "batch_id": f"cost-{uuid.uuid4().hex}",
+                 "sent_at": datetime.now(UTC).isoformat(), "cost_records": [record]}
+        stored_record = {**record, "cost": amount}
+        if hub.endpoint:
+            return {"record": stored_record, **hub._post(batch)}
+        from openfinops.server import schema, store
+
+        body = json.dumps(batch, sort_keys=True).encode()
+        checked = schema.decode(body)
+        with _marts.connect(self.warehouse_url) as conn:
+            store.ensure_tables(conn)
+            store.store_batch(conn, batch["agent_id"], checked, store.body_hash(body))
+        return {"record": stored_record, "batch_id": batch["batch_id"], "agent_id": batch["agent_id"],
+                "via": "warehouse", "stored": True}
+
 
 def _by_cost(costs: dict[str, Decimal]) -> dict[str, Decimal]:
     return dict(sorted(costs.items(), key=lambda item: (-item[1], item[0])))

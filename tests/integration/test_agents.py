@@ -335,3 +335,12 @@ openfinops:
     bad = subprocess.run([sys.executable, "-m", "agents.aws_telemetry_agent", "--once"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--openfinops-endpoint" in bad.stderr
+    # the original Docker example: no arguments at all, config/telemetry.yaml of the working directory
+    workdir = tmp_path / "app"
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "telemetry.yaml").write_text(config.read_text())
+    bare = subprocess.run([sys.executable, "-m", "agents.aws_telemetry_agent", "--once", "--spool-dir", str(spool)],
+                          env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 0, bare.stderr
+    assert "reading config/telemetry.yaml" in bare.stderr and "1 batch(es) delivered, 0 rejected" in bare.stderr
+    assert costs(warehouse, state["agent_id"]) == fixture_total(pages)  # the same window again: stored once
