@@ -64,6 +64,16 @@ def cmd_sync_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telemetry_with_next_load(args: argparse.Namespace) -> int:
+    from openfinops import telemetry
+
+    with connect() as conn:
+        found = telemetry.leave_to_next_load(conn)
+    print(f"{found['batches']} pushed batch(es) left to the next load cycle's transform (fold_in_telemetry will not "
+          f"announce them); watermark {found['until']}")
+    return 0
+
+
 def run_dbt(dbt_args: list[str]) -> int:
     env = {**os.environ, **dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
     cmd = [dbt_executable(), *dbt_args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
@@ -159,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_collect)
     sub.add_parser("sync-config", help="write budgets and clusters to the config.* tables").set_defaults(
         func=cmd_sync_config)
+    sub.add_parser("telemetry-with-next-load", help="let the next load cycle's transform fold in the telemetry pushed "
+                   "so far (fold_in_telemetry does not trigger a transform for it; make demo uses it before its load)"
+                   ).set_defaults(func=cmd_telemetry_with_next_load)
     p = sub.add_parser("transform", help="sync config tables, then dbt build (extra args go to dbt)")
     p.set_defaults(func=cmd_transform, dbt_args=[])
     p = sub.add_parser("alerts", help="record new budget threshold crossings and cost anomalies, then send every "

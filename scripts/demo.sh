@@ -16,14 +16,15 @@ step 4 "Airflow metadata (db migrate, DAG serialisation)"
 bash "$OPENFINOPS_ROOT/scripts/airflow.sh" init
 step 5 "Superset metadata (db upgrade, admin, init)"
 bash "$OPENFINOPS_ROOT/scripts/superset.sh" init
-step 6 "start the local alert sink (Slack/webhook on :8099, SMTP on :8025) and Airflow"
-bash "$OPENFINOPS_ROOT/scripts/alert_sink.sh" start
-bash "$OPENFINOPS_ROOT/scripts/airflow.sh" start
-step 7 "the ingest server; the demo's GPU clusters and training jobs push $DAYS days of telemetry to it; load $DAYS days through the collect DAGs and fold the pushed batches in; then the Asset-triggered transform (dbt) and the alerts"
+step 6 "the ingest server, and the demo's GPU clusters and training jobs pushing $DAYS days of telemetry to it (left to the load cycle's transform); the local alert sink (Slack/webhook on :8099, SMTP on :8025); Airflow"
 bash "$OPENFINOPS_ROOT/scripts/ingest_server.sh" start
 (eval "$(bash "$OPENFINOPS_ROOT/scripts/ingest_server.sh" env)"
  "$AIRFLOW_PY" -m agents.demo_telemetry_agent --openfinops-endpoint "$OPENFINOPS_ENDPOINT" --lookback-days "$DAYS" \
    --spool-dir "$OPENFINOPS_STATE_DIR/demo-agent" --log-level WARNING --once)
+"$AIRFLOW_PY" -m openfinops.cli telemetry-with-next-load
+bash "$OPENFINOPS_ROOT/scripts/alert_sink.sh" start
+bash "$OPENFINOPS_ROOT/scripts/airflow.sh" start
+step 7 "load $DAYS days through the collect DAGs, then the Asset-triggered transform (dbt; it folds in the pushed telemetry too) and the alerts"
 (. "$OPENFINOPS_ROOT/scripts/airflow_env.sh"
  "$AIRFLOW_PY" "$OPENFINOPS_ROOT/scripts/demo_run.py" --days "$DAYS" \
    --password-file "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")

@@ -181,6 +181,7 @@ def test_fold_in_telemetry_updates_its_asset_only_when_batches_arrived(airflow_d
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
+    from openfinops import run_log
     from openfinops.server import store
 
     def events() -> int:
@@ -201,3 +202,22 @@ def test_fold_in_telemetry_updates_its_asset_only_when_batches_arrived(airflow_d
     assert [ti.state for ti in run.get_task_instances()] == ["success"] and events() == before + 1
     run = dag.test(logical_date=datetime(2026, 11, 5, 0, 45, tzinfo=UTC))
     assert [ti.state for ti in run.get_task_instances()] == ["skipped"] and events() == before + 1
+    # a batch pushed before a transform that succeeded is in the marts already: no second transform for it
+    with psycopg.connect(warehouse_conn_env) as conn:
+        store.store_batch(conn, "agt_fold", {**batch, "batch_id": "b-2"}, "sha2")
+        run_log.ensure_tables(conn)
+        run_log.start_run(conn, "transform", "transform", "manual-after-b-2", "cli")
+        run_log.finish_run(conn, "transform", "transform", "manual-after-b-2", "cli", "success")
+    run = dag.test(logical_date=datetime(2026, 11, 5, 1, 0, tzinfo=UTC))
+    assert [ti.state for ti in run.get_task_instances()] == ["skipped"] and events() == before + 1
+    with psycopg.connect(warehouse_conn_env) as conn:  # one pushed after it is announced
+        store.store_batch(conn, "agt_fold", {**batch, "batch_id": "b-3"}, "sha3")
+    run = dag.test(logical_date=datetime(2026, 11, 5, 1, 15, tzinfo=UTC))
+    assert [ti.state for ti in run.get_task_instances()] == ["success"] and events() == before + 2
+    # make demo: telemetry pushed before a load cycle is left to that cycle's transform (the CLI step it runs)
+    with psycopg.connect(warehouse_conn_env) as conn:
+        store.store_batch(conn, "agt_fold", {**batch, "batch_id": "b-4"}, "sha4")
+    proc = run_cli("telemetry-with-next-load", url=warehouse_conn_env)
+    assert proc.stdout.startswith("1 pushed batch(es) left to the next load cycle's transform"), proc.stdout
+    run = dag.test(logical_date=datetime(2026, 11, 5, 1, 30, tzinfo=UTC))
+    assert [ti.state for ti in run.get_task_instances()] == ["skipped"] and events() == before + 2
