@@ -13,6 +13,7 @@ Credentials: ``client_id`` / ``client_secret`` / ``tenant_id`` (a service princi
 ``https://management.azure.com`` (a sovereign cloud, a proxy, a test double).
 
     python -m agents.azure_telemetry_agent --openfinops-endpoint http://localhost:8081 --subscription-id ID --once
+    python -m agents.azure_telemetry_agent --config config/telemetry.yaml --services virtual_machines,ml_workspace
 
 The methods of the original guide (``docs``: OpenFinOps telemetry agents, "Azure Telemetry Agent") work as documented,
 with or without an OpenFinOps endpoint (``AzureTelemetryAgent(subscription_id=..., client_id=..., client_secret=...,
@@ -30,9 +31,16 @@ tenant_id=...)``). They read Azure Resource Manager REST APIs with the same cred
 
 ``cost_per_hour`` is an ESTIMATE from a small list-price table (:data:`LIST_PRICES`); what is billed comes from Cost
 Management. Each ``collect_*`` call pushes what it read as ``metrics`` records when the agent has an OpenFinOps
-endpoint (else it only returns them). A value Azure Monitor has no sample for in the window, and a price not in the
-table, is :data:`~agents.collector_agent.UNAVAILABLE` (prints ``n/a`` under any format spec, refuses arithmetic, is
-never pushed; the same value the AWS and GCP agents give): missing is not zero.
+endpoint (else it only returns them). The cycle (``--once``, ``run_continuous``, ``start_collection``) collects the
+``services`` given beside the costs, the original ``telemetry.yaml``'s ``azure.services`` (:data:`SERVICES`:
+``virtual_machines`` -> :meth:`collect_vm_metrics` of the subscription, ``ml_workspace`` ->
+:meth:`collect_ml_workspace_metrics` of every workspace), each as one ``metrics`` batch; one service failing (e.g. a
+missing Reader / Monitoring Reader role) is logged and the costs and the other service still go out. Default: none
+(costs only, as before; those services need ARM read permissions the cost query does not).
+
+A value Azure Monitor has no sample for in the window, and a price not in the table, is
+:data:`~agents.collector_agent.UNAVAILABLE` (prints ``n/a`` under any format spec, refuses arithmetic, is never
+pushed; the same value the AWS and GCP agents give): missing is not zero.
 """
 
 from __future__ import annotations
@@ -43,12 +51,14 @@ import logging
 import os
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from agents import cli
+from agents.base import content_id
 from agents.collector_agent import UNAVAILABLE, CollectorAgent, _Unavailable, by_currency, metric, tags
 from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
 from collectors.core.http_retry import PageGuard, RetryingHttp, RetryPolicy
@@ -56,6 +66,7 @@ from collectors.sources.azure_cost_query import COST_DAILY, COST_PASS, DEFAULT_E
 
 log = logging.getLogger("agents")
 
+SERVICES = ("virtual_machines", "ml_workspace")  # the original telemetry.yaml's azure.services
 COMPUTE_API = "2024-07-01"
 MONITOR_API = "2023-10-01"
 ML_API = "2024-10-01"
@@ -81,14 +92,20 @@ LIST_PRICES: dict[tuple[str, str], Decimal] = {
 
 
 class AzureTelemetryAgent(CollectorAgent):
+    """``AzureTelemetryAgent(subscription_id=..., client_id=..., client_secret=..., tenant_id=...)`` (the guide) or
+    ``AzureTelemetryAgent(openfinops_endpoint, subscription_id, ...)`` (the agent command line). ``services``: the
+    metric services each cycle collects beside the costs, some of :data:`SERVICES` (default none: costs only).
+    ``metrics_minutes``: the Azure Monitor window of the VM metrics (default 60)."""
+
     agent_type = "azure_telemetry"
 
     def __init__(self, openfinops_endpoint: str | None = None, subscription_id: str | None = None, *,
                  client_id: str | None = None, client_secret: str | None = None, tenant_id: str | None = None,
                  credential: Any = None, endpoint_url: str | None = None, authority: str | None = None,
-                 metrics_minutes: int = 60, **kwargs: Any) -> None:
+                 metrics_minutes: int = 60, services: Iterable[str] | None = None, **kwargs: Any) -> None:
         if not subscription_id:
             raise ValueError("subscription_id is required")
+        self.services = _checked_services(services)
         kwargs.setdefault("metadata", {"subscription_id": subscription_id})
         super().__init__(openfinops_endpoint, **kwargs)  # None: the guide's constructor, read and return only
         self.subscription_id = subscription_id
@@ -134,6 +151,32 @@ class AzureTelemetryAgent(CollectorAgent):
             "resource_id": row["resource_group_name"],
             "tags": tags(source="azure_cost_query", cost_type="ActualCost", cost_usd=row["cost_usd"],
                          resource_group=row["resource_group_name"])}]}
+
+    # -- the cycle -----------------------------------------------------------------------------------------------------
+    def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
+        """Cost Management costs, then the metrics of each of ``services``; a failing part is logged and the others
+        are still pushed (the cycle then counts as failed: retried with back-off)."""
+        failed: list[str] = []
+        try:
+            yield from super().collect()
+        except Exception as exc:
+            log.error("%s: Cost Management collection failed: %s: %s", self.agent_type, type(exc).__name__,
+                      str(exc)[:500])
+            failed.append("cost_management")
+        readers = {"virtual_machines": self._vm_metrics, "ml_workspace": self._ml_workspace_metrics}
+        for service in self.services:
+            try:
+                _, records = readers[service]()
+            except Exception as exc:  # e.g. AuthorizationFailed: the costs and the other service still go out
+                log.error("%s: %s metrics failed: %s: %s", self.agent_type, service, type(exc).__name__,
+                          str(exc)[:500])
+                failed.append(service)
+                continue
+            if records:
+                batch = {"metrics": records}
+                yield content_id(f"{self.agent_type}-{service}-{self.subscription_id}", batch), batch
+        if failed:
+            raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
 
     # -- the guide's methods -----------------------------------------------------------------------------------------
     @property
@@ -215,6 +258,12 @@ class AzureTelemetryAgent(CollectorAgent):
         ``period_start`` / ``period_end``. A metric Azure Monitor has no sample for in the window (a deallocated VM,
         memory of a size it cannot look up; ``disk_iops`` when either direction has none) is
         :data:`~agents.collector_agent.UNAVAILABLE` (prints ``n/a``)."""
+        rows, records = self._vm_metrics(resource_group, vm_names)
+        self._deliver("azure.vm", records)
+        return rows
+
+    def _vm_metrics(self, resource_group: str | None = None,
+                    vm_names: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         sub = f"/subscriptions/{self.subscription_id}"
         path = (f"{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute/virtualMachines" if resource_group
                 else f"{sub}/providers/Microsoft.Compute/virtualMachines")
@@ -253,13 +302,12 @@ class AzureTelemetryAgent(CollectorAgent):
                 "cost_per_hour": Decimal(0) if power == "deallocated" and price is not UNAVAILABLE else price,
                 "cost_estimate_source": f"list price {LIST_PRICES_SOURCE} ({LIST_PRICES_AS_OF}), not a bill",
                 "period_start": start, "period_end": end})
-        self._push_metrics("azure.vm", out, end, ("cpu_utilization", "%"), ("memory_utilization", "%"),
-                           ("disk_iops", "ops/s"), ("network_in_bytes", "By"), ("network_out_bytes", "By"),
-                           ("cost_per_hour", "USD/h estimate"),
-                           labels=lambda r: {"vm_name": r["name"], "resource_group": r["resource_group"],
-                                             "location": r["location"], "vm_size": r["vm_size"],
-                                             "power_state": r["power_state"]})
-        return out
+        records = self._metric_records(
+            "azure.vm", out, end, ("cpu_utilization", "%"), ("memory_utilization", "%"), ("disk_iops", "ops/s"),
+            ("network_in_bytes", "By"), ("network_out_bytes", "By"), ("cost_per_hour", "USD/h estimate"),
+            labels=lambda r: {"vm_name": r["name"], "resource_group": r["resource_group"], "location": r["location"],
+                              "vm_size": r["vm_size"], "power_state": r["power_state"]})
+        return out, records
 
     def collect_ml_workspace_metrics(self, workspace_name: str | None = None) -> list[dict[str, Any]]:
         """One dict per Azure Machine Learning workspace of the subscription (only ``workspace_name`` when given):
@@ -269,6 +317,12 @@ class AzureTelemetryAgent(CollectorAgent):
         to date: Σ hourly averages of the workspace's ``Active Nodes`` metric, 2 decimals); ``monthly_cost``
         (Decimal: month-to-date ActualCost of the workspace and its sub-resources, from Cost Management) with
         ``currency``; ``period_start`` / ``period_end``."""
+        rows, records = self._ml_workspace_metrics(workspace_name)
+        self._deliver("azure.ml_workspace", records)
+        return rows
+
+    def _ml_workspace_metrics(self, workspace_name: str | None = None
+                              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         workspaces = self._list(f"/subscriptions/{self.subscription_id}/providers/"
                                 "Microsoft.MachineLearningServices/workspaces", ML_API, "Azure ML workspaces")
         if workspace_name:
@@ -300,11 +354,12 @@ class AzureTelemetryAgent(CollectorAgent):
                 "compute_hours": round(sum(p["average"] for p in nodes if p.get("average") is not None), 2),
                 "monthly_cost": spent[currency] if isinstance(currency, str) else dict(spent) if spent else Decimal(0),
                 "currency": currency, "period_start": start, "period_end": end})
-        self._push_metrics("azure.ml_workspace", out, end, ("active_jobs", None), ("completed_jobs", None),
-                           ("failed_jobs", None), ("compute_hours", "node-hours"),
-                           labels=lambda r: {"workspace": r["name"], "resource_group": r["resource_group"],
-                                             "location": r["location"]})
-        return out
+        records = self._metric_records(
+            "azure.ml_workspace", out, end, ("active_jobs", None), ("completed_jobs", None), ("failed_jobs", None),
+            ("compute_hours", "node-hours"),
+            labels=lambda r: {"workspace": r["name"], "resource_group": r["resource_group"],
+                              "location": r["location"]})
+        return out, records
 
     def _costs_by_resource(self, group: str, start: datetime, end: datetime) -> dict[str, dict[str, Decimal]]:
         """ActualCost per ResourceId (lower case) and currency of one resource group, [start, end]."""
@@ -371,15 +426,18 @@ class AzureTelemetryAgent(CollectorAgent):
                 "start_date": first, "end_date": last, "rejected_rows": rejected,
                 "source": "Azure Cost Management Query API"}
 
-    def _push_metrics(self, prefix: str, rows: list[dict], when: datetime, *fields: tuple[str, str | None],
-                      labels: Any) -> None:
-        """Push the rows' numeric fields as ``metrics`` records (UNAVAILABLE skipped) when there is an endpoint."""
+    def _metric_records(self, prefix: str, rows: list[dict], when: datetime, *fields: tuple[str, str | None],
+                        labels: Any) -> list[dict[str, Any]]:
+        """The rows' numeric fields as ``metrics`` records (UNAVAILABLE skipped)."""
+        return [metric(f"{prefix}.{name}", row[name], when, unit, subscription_id=self.subscription_id,
+                       **labels(row))
+                for row in rows for name, unit in fields
+                if row[name] is not UNAVAILABLE]
+
+    def _deliver(self, prefix: str, records: list[dict[str, Any]]) -> None:
+        """Push what a ``collect_*`` call read when there is an endpoint (offline: nothing)."""
         if self.offline:
             return
-        records = [metric(f"{prefix}.{name}", row[name], when, unit, subscription_id=self.subscription_id,
-                          **labels(row))
-                   for row in rows for name, unit in fields
-                   if row[name] is not UNAVAILABLE]
         if records and not self.push({"metrics": records}):
             log.warning("%s: %d metric(s) not delivered yet: kept in the spool %s", prefix, len(records),
                         self.spool.outbox)
@@ -412,8 +470,34 @@ def _total(points: list[dict]) -> float | _Unavailable:
     return sum(values) if values else UNAVAILABLE
 
 
+def _checked_services(services: Iterable[str] | None) -> tuple[str, ...]:
+    """The ``services`` argument checked against :data:`SERVICES` (None: none, costs only)."""
+    if isinstance(services, str):
+        raise ValueError(f"services: expected a list of some of {list(SERVICES)}, got the string {services!r}")
+    chosen = tuple(dict.fromkeys(services or ()))
+    unknown = [s for s in chosen if s not in SERVICES]
+    if unknown:
+        raise ValueError(f"services {unknown}: expected some of {list(SERVICES)}")
+    return chosen
+
+
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subscription-id", help="the subscription (default: azure.subscription_id of --config)")
+    p.add_argument("--services", help=f"metric services beside the costs, comma-separated, some of "
+                                      f"{','.join(SERVICES)} (default: azure.services of --config, else none; "
+                                      "'none' for costs only)")
+
+
+def _services(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, ...] | None:
+    if args.services:
+        value = args.services.strip()
+        return () if value == "none" else tuple(s.strip() for s in value.split(",") if s.strip())
+    listed = options.get("services")
+    if listed is None:
+        return None
+    if not isinstance(listed, list):
+        raise ValueError(f"azure.services: expected a list of {list(SERVICES)}, got {listed!r}")
+    return tuple(str(s) for s in listed)
 
 
 def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, Any]) -> AzureTelemetryAgent:
@@ -423,12 +507,13 @@ def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, 
         raise ValueError("--subscription-id (or azure.subscription_id, or AZURE_SUBSCRIPTION_ID) is required")
     return AzureTelemetryAgent(subscription_id=subscription, client_id=cli.first(options.get("client_id")),
                                client_secret=cli.first(options.get("client_secret")),
-                               tenant_id=cli.first(options.get("tenant_id")), **common)
+                               tenant_id=cli.first(options.get("tenant_id")),
+                               services=_services(args, options), **common)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli.main("azure_telemetry_agent", "azure", "Push Azure Cost Management costs to OpenFinOps", _arguments,
-                    _build, argv)
+    return cli.main("azure_telemetry_agent", "azure", "Push Azure Cost Management costs and VM / ML workspace "
+                    "metrics to OpenFinOps", _arguments, _build, argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ account key), else Application Default Credentials. Never logged.
 
     python -m agents.gcp_telemetry_agent --openfinops-endpoint http://localhost:8081 --project-id P \
         --billing-table P.billing.gcp_billing_export_v1_0123AB_4567CD_89EF01 --once
+    python -m agents.gcp_telemetry_agent --config config/telemetry.yaml --services compute,vertex_ai
 
 The methods of the original guide ("GCP Telemetry Agent") work as documented, with or without an OpenFinOps endpoint
 (``GCPTelemetryAgent(project_id=..., credentials_file=...)``; ``billing_table`` is then needed only by
@@ -32,7 +33,14 @@ The methods of the original guide ("GCP Telemetry Agent") work as documented, wi
 
 ``cost_per_hour`` is an ESTIMATE from a small on-demand list-price table (:data:`LIST_PRICES`); what is billed is
 in the billing export. Each ``collect_*`` call pushes what it read as ``metrics`` records when the agent has an
-OpenFinOps endpoint. A value Cloud Monitoring has no sample for in the window, and a price not in the table, is
+OpenFinOps endpoint. The cycle (``--once``, ``run_continuous``, ``start_collection``) collects the ``services`` given
+beside the costs, the original ``telemetry.yaml``'s ``gcp.services`` (:data:`SERVICES`: ``compute`` ->
+:meth:`collect_compute_metrics` of every zone, ``vertex_ai`` -> :meth:`collect_vertex_ai_metrics` of ``region``,
+``gcp.region`` / ``--region``), each as one ``metrics`` batch; one service failing (e.g. a missing Compute Viewer /
+Monitoring Viewer role) is logged and the costs and the other service still go out. Default: none (costs only, as
+before; those services need read permissions the billing export does not).
+
+A value Cloud Monitoring has no sample for in the window, and a price not in the table, is
 :data:`~agents.collector_agent.UNAVAILABLE` (prints ``n/a`` under any format spec, refuses arithmetic, is never
 pushed; the same value the AWS and Azure agents give): missing is not zero. ``endpoint_url`` replaces the Google API
 hosts (Compute, Monitoring, Vertex AI and BigQuery) by one root, for a proxy or a test double.
@@ -45,11 +53,13 @@ import logging
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from agents import cli
+from agents.base import content_id
 from agents.collector_agent import UNAVAILABLE, CollectorAgent, _Unavailable, by_currency, metric, tags
 from collectors.core.base import Collector, Dataset, Reject, Window
 from collectors.core.http_retry import PageGuard, RetryingHttp, RetryPolicy
@@ -57,6 +67,7 @@ from collectors.sources.gcp_billing_export import BillingExportCollector
 
 log = logging.getLogger("agents")
 
+SERVICES = ("compute", "vertex_ai")  # the original telemetry.yaml's gcp.services
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CPU = "compute.googleapis.com/instance/cpu/utilization"
 MEMORY = "agent.googleapis.com/memory/percent_used"
@@ -84,14 +95,20 @@ BUNDLED_GPU_FAMILIES = ("a2-", "a3-", "g2-")
 
 
 class GCPTelemetryAgent(CollectorAgent):
+    """``GCPTelemetryAgent(project_id=..., credentials_file=...)`` (the guide) or ``GCPTelemetryAgent(
+    openfinops_endpoint, project_id, billing_table=..., ...)`` (the agent command line). ``services``: the metric
+    services each cycle collects beside the costs, some of :data:`SERVICES` (default none: costs only). ``region``:
+    the Vertex AI region (default us-central1). ``metrics_minutes``: the Cloud Monitoring window (default 60)."""
+
     agent_type = "gcp_telemetry"
 
     def __init__(self, openfinops_endpoint: str | None = None, project_id: str | None = None, *,
                  billing_table: str | None = None, credentials_file: str | None = None, bigquery_client: Any = None,
                  credentials: Any = None, endpoint_url: str | None = None, region: str = "us-central1",
-                 metrics_minutes: int = 60, **kwargs: Any) -> None:
+                 metrics_minutes: int = 60, services: Iterable[str] | None = None, **kwargs: Any) -> None:
         if not project_id:
             raise ValueError("project_id is required")
+        self.services = _checked_services(services)
         kwargs.setdefault("metadata", {"project_id": project_id, "billing_table": billing_table})
         if openfinops_endpoint and not billing_table:
             raise ValueError("billing_table (project.dataset.gcp_billing_export_v1_...) is required to push costs")
@@ -151,6 +168,32 @@ class GCPTelemetryAgent(CollectorAgent):
             "tags": tags(source="gcp_billing_export", line_type=row["line_type"], sku=row["sku_description"],
                          invoice_month=row["invoice_month"], cost_type=row["cost_type"],
                          credit_type=row["credit_type"], billing_account_id=row["billing_account_id"], **labels)}]}
+
+    # -- the cycle -----------------------------------------------------------------------------------------------------
+    def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
+        """Billing export costs, then the metrics of each of ``services``; a failing part is logged and the others
+        are still pushed (the cycle then counts as failed: retried with back-off)."""
+        failed: list[str] = []
+        try:
+            yield from super().collect()
+        except Exception as exc:
+            log.error("%s: billing export collection failed: %s: %s", self.agent_type, type(exc).__name__,
+                      str(exc)[:500])
+            failed.append("billing_export")
+        readers = {"compute": self._compute_metrics, "vertex_ai": self._vertex_ai_metrics}
+        for service in self.services:
+            try:
+                _, records = readers[service]()
+            except Exception as exc:  # e.g. PERMISSION_DENIED: the costs and the other service still go out
+                log.error("%s: %s metrics failed: %s: %s", self.agent_type, service, type(exc).__name__,
+                          str(exc)[:500])
+                failed.append(service)
+                continue
+            if records:
+                batch = {"metrics": records}
+                yield content_id(f"{self.agent_type}-{service}-{self.project_id}", batch), batch
+        if failed:
+            raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
 
     # -- the guide's methods -----------------------------------------------------------------------------------------
     def _root(self, default: str) -> str:
@@ -213,6 +256,12 @@ class GCPTelemetryAgent(CollectorAgent):
         USD on-demand list-price ESTIMATE: machine type + attached GPUs; 0 when TERMINATED / STOPPED / SUSPENDED;
         :data:`~agents.collector_agent.UNAVAILABLE` for Spot / preemptible or a type not in :data:`LIST_PRICES`),
         ``period_start`` / ``period_end``."""
+        rows, records = self._compute_metrics(instance_names, zone)
+        self._deliver("gcp.compute", records)
+        return rows
+
+    def _compute_metrics(self, instance_names: list[str] | None = None,
+                         zone: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         base = f"{self._root('https://compute.googleapis.com')}/compute/v1/projects/{self.project_id}"
         if zone:
             pages = self._pages(f"{base}/zones/{zone}/instances", f"instances of {zone}")
@@ -250,12 +299,12 @@ class GCPTelemetryAgent(CollectorAgent):
                 "cost_per_hour": _estimate(instance, instance_zone, machine_type, accelerators),
                 "cost_estimate_source": f"list price {LIST_PRICES_SOURCE} ({LIST_PRICES_AS_OF}), not a bill",
                 "period_start": start, "period_end": end})
-        self._push_metrics("gcp.compute", out, end, ("cpu_utilization", "%"), ("memory_utilization", "%"),
-                           ("gpu_utilization", "%"), ("cost_per_hour", "USD/h estimate"),
-                           labels=lambda r: {"instance_name": r["name"], "instance_id": r["instance_id"],
-                                             "zone": r["zone"], "machine_type": r["machine_type"],
-                                             "status": r["status"]})
-        return out
+        records = self._metric_records(
+            "gcp.compute", out, end, ("cpu_utilization", "%"), ("memory_utilization", "%"), ("gpu_utilization", "%"),
+            ("cost_per_hour", "USD/h estimate"),
+            labels=lambda r: {"instance_name": r["name"], "instance_id": r["instance_id"], "zone": r["zone"],
+                              "machine_type": r["machine_type"], "status": r["status"]})
+        return out, records
 
     def collect_vertex_ai_metrics(self, endpoint_id: str | None = None) -> list[dict[str, Any]]:
         """One dict per Vertex AI endpoint of ``region`` (only ``endpoint_id`` when given): ``name`` (display
@@ -264,6 +313,12 @@ class GCPTelemetryAgent(CollectorAgent):
         :data:`~agents.collector_agent.UNAVAILABLE` with errors only), ``latency_p50_ms`` / ``latency_p95_ms``
         (:data:`~agents.collector_agent.UNAVAILABLE`, printed ``n/a``, without a sample), ``period_start`` /
         ``period_end``."""
+        rows, records = self._vertex_ai_metrics(endpoint_id)
+        self._deliver("gcp.vertex_ai", records)
+        return rows
+
+    def _vertex_ai_metrics(self, endpoint_id: str | None = None
+                           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         root = self._root(f"https://{self.region}-aiplatform.googleapis.com")
         pages = self._pages(f"{root}/v1/projects/{self.project_id}/locations/{self.region}/endpoints",
                             f"Vertex AI endpoints of {self.region}")
@@ -302,11 +357,11 @@ class GCPTelemetryAgent(CollectorAgent):
                 "latency_p50_ms": float(p50[eid]) if eid in p50 else UNAVAILABLE,
                 "latency_p95_ms": float(p95[eid]) if eid in p95 else UNAVAILABLE,
                 "period_start": start, "period_end": end})
-        self._push_metrics("gcp.vertex_ai", out, end, ("prediction_count", None), ("error_count", None),
-                           ("error_rate", "%"), ("latency_p50_ms", "ms"), ("latency_p95_ms", "ms"),
-                           labels=lambda r: {"endpoint_id": r["endpoint_id"], "endpoint": r["name"],
-                                             "region": self.region})
-        return out
+        records = self._metric_records(
+            "gcp.vertex_ai", out, end, ("prediction_count", None), ("error_count", None), ("error_rate", "%"),
+            ("latency_p50_ms", "ms"), ("latency_p95_ms", "ms"),
+            labels=lambda r: {"endpoint_id": r["endpoint_id"], "endpoint": r["name"], "region": self.region})
+        return out, records
 
     def get_billing_data(self, start_date: date | datetime, end_date: date | datetime) -> dict[str, Any]:
         """Net cost (cost lines plus their negative credits) of the billing export's usage from ``start_date`` to
@@ -343,14 +398,17 @@ class GCPTelemetryAgent(CollectorAgent):
         return {**out, "start_date": first, "end_date": last, "rejected_rows": rejected,
                 "source": f"Cloud Billing export {self.billing_table}"}
 
-    def _push_metrics(self, prefix: str, rows: list[dict], when: datetime, *fields: tuple[str, str | None],
-                      labels: Any) -> None:
-        """Push the rows' numeric fields as ``metrics`` records (UNAVAILABLE skipped) when there is an endpoint."""
+    def _metric_records(self, prefix: str, rows: list[dict], when: datetime, *fields: tuple[str, str | None],
+                        labels: Any) -> list[dict[str, Any]]:
+        """The rows' numeric fields as ``metrics`` records (UNAVAILABLE skipped)."""
+        return [metric(f"{prefix}.{name}", row[name], when, unit, project_id=self.project_id, **labels(row))
+                for row in rows for name, unit in fields
+                if row[name] is not UNAVAILABLE]
+
+    def _deliver(self, prefix: str, records: list[dict[str, Any]]) -> None:
+        """Push what a ``collect_*`` call read when there is an endpoint (offline: nothing)."""
         if self.offline:
             return
-        records = [metric(f"{prefix}.{name}", row[name], when, unit, project_id=self.project_id, **labels(row))
-                   for row in rows for name, unit in fields
-                   if row[name] is not UNAVAILABLE]
         if records and not self.push({"metrics": records}):
             log.warning("%s: %d metric(s) not delivered yet: kept in the spool %s", prefix, len(records),
                         self.spool.outbox)
@@ -398,10 +456,38 @@ def _estimate(instance: dict, zone: str, machine_type: str,
     return Decimal(0) if instance.get("status") in NOT_BILLED_STATUSES else price
 
 
+def _checked_services(services: Iterable[str] | None) -> tuple[str, ...]:
+    """The ``services`` argument checked against :data:`SERVICES` (None: none, costs only)."""
+    if isinstance(services, str):
+        raise ValueError(f"services: expected a list of some of {list(SERVICES)}, got the string {services!r}")
+    chosen = tuple(dict.fromkeys(services or ()))
+    unknown = [s for s in chosen if s not in SERVICES]
+    if unknown:
+        raise ValueError(f"services {unknown}: expected some of {list(SERVICES)}")
+    return chosen
+
+
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project-id", help="the project the BigQuery jobs run in")
     p.add_argument("--billing-table", help="project.dataset.table of the Cloud Billing export")
     p.add_argument("--credentials-file", help="a service account key file (default: ADC)")
+    p.add_argument("--region", help="the Vertex AI region of the vertex_ai service (default: gcp.region of --config, "
+                                    "else us-central1)")
+    p.add_argument("--services", help=f"metric services beside the costs, comma-separated, some of "
+                                      f"{','.join(SERVICES)} (default: gcp.services of --config, else none; "
+                                      "'none' for costs only)")
+
+
+def _services(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, ...] | None:
+    if args.services:
+        value = args.services.strip()
+        return () if value == "none" else tuple(s.strip() for s in value.split(",") if s.strip())
+    listed = options.get("services")
+    if listed is None:
+        return None
+    if not isinstance(listed, list):
+        raise ValueError(f"gcp.services: expected a list of {list(SERVICES)}, got {listed!r}")
+    return tuple(str(s) for s in listed)
 
 
 def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, Any]) -> GCPTelemetryAgent:
@@ -411,12 +497,13 @@ def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, 
         raise ValueError("--project-id and --billing-table (or gcp.project_id / gcp.billing_table) are required")
     return GCPTelemetryAgent(project_id=project, billing_table=table,
                              credentials_file=cli.first(args.credentials_file, options.get("credentials_file")),
-                             **common)
+                             region=cli.first(args.region, options.get("region"), "us-central1"),
+                             services=_services(args, options), **common)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli.main("gcp_telemetry_agent", "gcp", "Push Google Cloud billing export costs to OpenFinOps", _arguments,
-                    _build, argv)
+    return cli.main("gcp_telemetry_agent", "gcp", "Push Google Cloud billing export costs and Compute Engine / "
+                    "Vertex AI metrics to OpenFinOps", _arguments, _build, argv)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ import psycopg
 import pytest
 import requests
 
-from agents import aws_telemetry_agent, azure_telemetry_agent, gcp_telemetry_agent
+from agents import aws_telemetry_agent, azure_telemetry_agent, cli, gcp_telemetry_agent
 from agents.azure_telemetry_agent import LIST_PRICES as AZURE_LIST_PRICES
 from agents.azure_telemetry_agent import AzureTelemetryAgent
 from agents.collector_agent import UNAVAILABLE
 from agents.gcp_telemetry_agent import GCPTelemetryAgent
 from tests.fakes.azure_arm_api import AzureArmFake
-from tests.fakes.azure_cost_api import Page, make_tls_files
+from tests.fakes.azure_cost_api import Page, _reply, azure_error, make_tls_files
 from tests.fakes.gcp_billing_export import RESULT_SCHEMA, export_row, key_secrets, keyfile, query_result
 from tests.fakes.gcp_billing_export import service_account_key as new_service_account_key
 from tests.fakes.gcp_cloud_api import FakeGoogleCloud, Series, nearest_rank
@@ -34,6 +34,7 @@ from tests.servers import Server
 ADMIN = "guide-agents-admin-token-81c3"
 NOW = datetime(2026, 11, 4, 6, 30, 27, tzinfo=UTC)  # the agents read the last 60 minutes: 05:30 .. 06:30
 WINDOW_START, WINDOW_END = datetime(2026, 11, 4, 5, 30, tzinfo=UTC), datetime(2026, 11, 4, 6, 30, tzinfo=UTC)
+CYCLE_LOOKBACK = 34  # a cycle at NOW then reads the days Oct 1 .. Nov 3: the fixtures' cost days are in it
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,22 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
 
 def mean(values):
     return sum(values) / len(values)
+
+
+def cost_totals(warehouse: str, agent_id: str) -> tuple[int, Decimal | None]:
+    """(records, Decimal sum of cost) of the cost records the agent pushed."""
+    return rows(warehouse, "SELECT count(*), sum(cost) FROM raw.telemetry_cost_records WHERE _agent_id = %s", agent_id)[
+        0
+    ]
+
+
+def build_from_cli(module, argv: list[str], options: dict, tmp_path) -> object:
+    """The agent the module's command line builds from ``argv`` and its config section ``options``."""
+    p = cli.parser(module.__name__, "test")
+    module._arguments(p)
+    return module._build(
+        p.parse_args(argv), options, {"openfinops_endpoint": "http://127.0.0.1:9", "spool_dir": tmp_path}
+    )
 
 
 def pushed(warehouse: str, agent_id: str) -> dict[tuple[str, str], Decimal]:
@@ -166,7 +183,9 @@ def azure_pages(body: dict) -> list[Page]:
         ]
         data = [[cost, rid, "USD"] for rid, cost in WS_COSTS]
         return [Page(columns, data[:3]), Page(columns, data[3:])]
-    assert groups == ("ServiceName", "ResourceGroupName"), groups
+    # the daily passes of the cost query collector: its cost pass, and (the agent's cycle) its meter pass, which
+    # re-slices the same spend by meter category; only the days of the requested time period are answered
+    assert groups in (("ServiceName", "ResourceGroupName"), ("ServiceName", "MeterCategory")), groups
     columns = [
         {"name": n, "type": t}
         for n, t in (
@@ -174,12 +193,19 @@ def azure_pages(body: dict) -> list[Page]:
             ("CostUSD", "Number"),
             ("UsageDate", "Number"),
             ("ServiceName", "String"),
-            ("ResourceGroupName", "String"),
+            (groups[1], "String"),
             ("Currency", "String"),
         )
     ]
-    data = [[c, c, int(d.strftime("%Y%m%d")), s, g, "USD"] for d, s, g, c in azure_cost_lines(body["type"])]
-    return [Page(columns, data[:10]), Page(columns, data[10:])]
+    first, last = (date.fromisoformat(body["timePeriod"][end][:10]) for end in ("from", "to"))
+    lines = [line for line in azure_cost_lines(body["type"]) if first <= line[0] <= last]
+    if groups[1] == "MeterCategory":
+        meters: dict[tuple[date, str], Decimal] = {}
+        for d, s, _, c in lines:
+            meters[(d, s)] = meters.get((d, s), Decimal(0)) + c
+        lines = [(d, s, s, c) for (d, s), c in meters.items()]
+    data = [[c, c, int(d.strftime("%Y%m%d")), s, g, "USD"] for d, s, g, c in lines]
+    return [Page(columns, data[:10]), Page(columns, data[10:])] if data else []
 
 
 def azure_scenario(fake: AzureArmFake) -> None:
@@ -448,6 +474,166 @@ def test_azure_collect_calls_push_their_metrics_to_the_server(server, warehouse,
         agent.agent_id,
     )
     assert unit == [("USD/h estimate",)]
+
+
+# -- the Azure cycle: the costs and the config's services (the original telemetry.yaml's azure.services) ------------
+def cycle_azure_agent(fake: AzureArmFake, server: Server, spool, **kwargs) -> AzureTelemetryAgent:
+    return AzureTelemetryAgent(
+        server.url,
+        SUB,
+        client_id=fake.client_id,
+        client_secret=AZURE_SECRET,
+        tenant_id=fake.tenant_id,
+        endpoint_url=fake.base_url,
+        authority=fake.authority,
+        now=lambda: NOW,
+        lookback_days=CYCLE_LOOKBACK,
+        admin_token=ADMIN,
+        spool_dir=spool,
+        **kwargs,
+    )
+
+
+def expected_azure_vm_metrics() -> dict[tuple[str, str], Decimal]:
+    """Every VM of the subscription: the six metrics of a running one from its in-window points, the price only of the
+    deallocated one (no sample: nothing invented)."""
+    points = azure_vm_points()
+    out: dict[tuple[str, str], object] = {}
+    for name, group, size, state in AZURE_VMS:
+        out[("azure.vm.cost_per_hour", name)] = Decimal(0) if state == "deallocated" else AZURE_PRICE[size]
+        if state != "running":
+            continue
+        resource = vm_id(name, group).lower()
+
+        def window(metric, key, _id=resource):
+            return [v[key] for t, v in points[(_id, metric)] if WINDOW_START <= t < WINDOW_END and key in v]
+
+        reads, writes = (mean(window(f"Disk {k} Operations/Sec", "average")) for k in ("Read", "Write"))
+        available = mean(window("Available Memory Bytes", "average"))
+        out[("azure.vm.cpu_utilization", name)] = mean(window("Percentage CPU", "average"))
+        out[("azure.vm.memory_utilization", name)] = 100 * (1 - available / (AZURE_MEMORY_MB[size] * 1024 * 1024))
+        out[("azure.vm.disk_iops", name)] = round(reads + writes, 2)
+        out[("azure.vm.network_in_bytes", name)] = sum(window("Network In Total", "total"))
+        out[("azure.vm.network_out_bytes", name)] = sum(window("Network Out Total", "total"))
+    return {k: v if isinstance(v, Decimal) else Decimal(repr(v)) for k, v in out.items()}
+
+
+def expected_azure_workspace_metrics() -> dict[tuple[str, str], Decimal]:
+    """Both workspaces of the subscription: my-ml-workspace's jobs by status and node hours; other-ws has none."""
+    active = sum(s in azure_telemetry_agent.ACTIVE_JOB_STATUSES for s in JOB_STATUSES)
+    node_hours = round(sum((h % 7) / 4 for h in range(24 * 3 + 7)), 2)
+    mine = {
+        "active_jobs": active,
+        "completed_jobs": JOB_STATUSES.count("Completed"),
+        "failed_jobs": JOB_STATUSES.count("Failed"),
+        "compute_hours": node_hours,
+    }
+    return {
+        **{(f"azure.ml_workspace.{k}", WS_NAME): Decimal(repr(v)) for k, v in mine.items()},
+        **{(f"azure.ml_workspace.{k}", "other-ws"): Decimal(0) for k in mine},
+    }
+
+
+def test_an_azure_cycle_pushes_the_costs_and_the_metrics_of_its_services(server, warehouse, tmp_path, monkeypatch):
+    tls = make_tls_files(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+    with AzureArmFake(tls, client_secret=AZURE_SECRET) as fake:
+        azure_scenario(fake)
+        agent = cycle_azure_agent(fake, server, tmp_path / "spool", services=["virtual_machines", "ml_workspace"])
+        assert agent.services == ("virtual_machines", "ml_workspace")
+        first = agent.run_once()
+        got = pushed(warehouse, agent.agent_id)
+        again = agent.run_once()  # unchanged vendor data: the same batches, stored once
+    assert first.ok and len(first.delivered) == 3, first  # the costs, the VMs, the workspaces: a batch each
+    assert again.ok and sorted(again.delivered) == sorted(first.delivered)
+    billed = azure_cost_lines("ActualCost")  # the cost pass's ActualCost lines, Oct 1 - 3
+    assert len(billed) == 24 and cost_totals(warehouse, agent.agent_id) == (len(billed), sum(c for *_, c in billed))
+    assert got == {**expected_azure_vm_metrics(), **expected_azure_workspace_metrics()}
+    assert len(got) == 3 * 6 + 1 + 2 * 4  # 3 running VMs x 6, the deallocated one's price; 2 workspaces x 4
+    assert pushed(warehouse, agent.agent_id) == got and not agent.spool.pending()
+
+
+def test_an_azure_cycle_without_services_pushes_the_costs_only(server, warehouse, tmp_path, monkeypatch):
+    tls = make_tls_files(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+    billed = azure_cost_lines("ActualCost")
+    for n, services in enumerate(([], None)):  # [] and the default: costs only
+        with AzureArmFake(tls, client_secret=AZURE_SECRET) as fake:
+            azure_scenario(fake)
+            agent = cycle_azure_agent(fake, server, tmp_path / f"spool-{n}", services=services)
+            result = agent.run_once()
+            arm = [r.path for r in fake.arm_requests()]
+        assert agent.services == ()
+        assert result.ok and len(result.delivered) == 1, result
+        assert cost_totals(warehouse, agent.agent_id) == (len(billed), sum(c for *_, c in billed))
+        assert pushed(warehouse, agent.agent_id) == {}
+        assert not [p for p in arm if "Microsoft.Compute" in p or "MachineLearningServices" in p], arm
+
+
+class WorkspacesForbiddenFake(AzureArmFake):
+    """The service principal lacks read access to the Azure ML workspaces (no role on them)."""
+
+    def answer(self, method, path, query, body, authorization):
+        if method == "GET" and path.lower().endswith("/providers/microsoft.machinelearningservices/workspaces"):
+            return _reply(
+                azure_error(
+                    403,
+                    "AuthorizationFailed",
+                    "The client does not have authorization to perform action "
+                    "'Microsoft.MachineLearningServices/workspaces/read'.",
+                )
+            )
+        return super().answer(method, path, query, body, authorization)
+
+
+def test_an_azure_service_failing_does_not_stop_the_costs_or_the_other_service(
+    server, warehouse, tmp_path, monkeypatch, caplog
+):
+    tls = make_tls_files(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+    with WorkspacesForbiddenFake(tls, client_secret=AZURE_SECRET) as fake:
+        azure_scenario(fake)
+        agent = cycle_azure_agent(fake, server, tmp_path / "spool", services=["ml_workspace", "virtual_machines"])
+        result = agent.run_once()
+    assert not result.collected and not result.ok and len(result.delivered) == 2  # the costs and the VMs
+    billed = azure_cost_lines("ActualCost")
+    assert cost_totals(warehouse, agent.agent_id) == (len(billed), sum(c for *_, c in billed))
+    assert pushed(warehouse, agent.agent_id) == expected_azure_vm_metrics()
+    assert any("ml_workspace metrics failed" in r.getMessage() and "403" in r.getMessage() for r in caplog.records)
+
+
+def test_azure_services_are_checked_and_read_from_the_config(tmp_path, capsys):
+    with pytest.raises(
+        ValueError, match=r"^services \['vms'\]: expected some of \['virtual_machines', 'ml_workspace'\]$"
+    ):
+        AzureTelemetryAgent(subscription_id=SUB, services=["virtual_machines", "vms"])
+    with pytest.raises(ValueError, match="services: expected a list"):
+        AzureTelemetryAgent(subscription_id=SUB, services="virtual_machines")
+    options = {"subscription_id": SUB, "services": ["virtual_machines", "ml_workspace"]}  # the original guide's
+    assert build_from_cli(azure_telemetry_agent, [], options, tmp_path).services == ("virtual_machines", "ml_workspace")
+    assert build_from_cli(azure_telemetry_agent, ["--services", "ml_workspace"], options, tmp_path).services == (
+        "ml_workspace",
+    )
+    assert build_from_cli(azure_telemetry_agent, ["--services", "none"], options, tmp_path).services == ()
+    assert build_from_cli(azure_telemetry_agent, [], {"subscription_id": SUB}, tmp_path).services == ()
+    with pytest.raises(ValueError, match=r"^azure\.services: expected a list"):
+        build_from_cli(azure_telemetry_agent, [], {**options, "services": "virtual_machines"}, tmp_path)
+    with pytest.raises(ValueError, match=r"services \['ml_workspaces'\]"):
+        build_from_cli(azure_telemetry_agent, [], {**options, "services": ["ml_workspaces"]}, tmp_path)
+    argv = [
+        "--openfinops-endpoint",
+        "http://127.0.0.1:9",
+        "--subscription-id",
+        SUB,
+        "--services",
+        "vm,ml_workspace",
+        "--spool-dir",
+        str(tmp_path),
+        "--once",
+    ]
+    with pytest.raises(SystemExit) as stopped:
+        azure_telemetry_agent.main(argv)
+    assert stopped.value.code == 2 and "services ['vm']: expected some of" in capsys.readouterr().err
 
 
 # -- Google Cloud ------------------------------------------------------------------------------------------------------
@@ -795,6 +981,141 @@ def test_gcp_collect_calls_push_their_metrics_to_the_server(server, warehouse, t
     )
     assert ("gcp.compute.gpu_utilization", "web-e2") not in got
     assert ("gcp.vertex_ai.latency_p50_ms", "3333") not in got and got[("gcp.vertex_ai.prediction_count", "3333")] == 0
+
+
+# -- the Google Cloud cycle: the costs and the config's services (gcp.services) ---------------------------------------
+def cycle_gcp_agent(fake: FakeGoogleCloud, server: Server, tmp_path, spool: str, **kwargs) -> GCPTelemetryAgent:
+    return GCPTelemetryAgent(
+        server.url,
+        PROJECT,
+        billing_table="billing-admin.billing.gcp_billing_export_v1_0123AB_4567CD_89EF01",
+        credentials_file=str(tmp_path / "key.json"),
+        endpoint_url=fake.url,
+        now=lambda: NOW,
+        lookback_days=CYCLE_LOOKBACK,
+        admin_token=ADMIN,
+        spool_dir=tmp_path / spool,
+        **kwargs,
+    )
+
+
+def expected_gcp_metrics() -> dict[tuple[str, str], object]:
+    """Every instance of every zone and every Vertex AI endpoint of us-central1, from the fake's series: floats are
+    means / percentiles, counts and list prices exact; what has no sample or no price is absent."""
+    series = gcp_series()
+    out: dict[tuple[str, str], object] = {}
+    for name, iid, _, machine, status, gpus, spot in GCP_INSTANCES:
+
+        def per_instance(metric_type, state=None, _iid=iid):
+            means = [
+                mean(in_window(s))
+                for s in series
+                if s.metric_type == metric_type
+                and s.resource_labels["instance_id"] == _iid
+                and s.metric_labels.get("state", state) == state
+            ]
+            return mean(means) if means else None
+
+        values = {
+            "cpu_utilization": per_instance(gcp_telemetry_agent.CPU),
+            "memory_utilization": per_instance(gcp_telemetry_agent.MEMORY, "used"),
+            "gpu_utilization": per_instance(gcp_telemetry_agent.GPU),
+        }
+        if values["cpu_utilization"] is not None:
+            values["cpu_utilization"] *= 100
+        if not spot:  # Spot: no list-price estimate
+            price = GCP_PRICE[machine] + (GCP_PRICE[gpus[0]] * gpus[1] if gpus and not machine.startswith("a2-") else 0)
+            values["cost_per_hour"] = price if status == "RUNNING" else Decimal(0)
+        out.update({(f"gcp.compute.{k}", name): v for k, v in values.items() if v is not None})
+    for eid, _, _ in ENDPOINTS:
+        mine = [s for s in series if s.resource_labels.get("endpoint_id") == eid]
+        count = sum(sum(in_window(s)) for s in mine if s.metric_type.endswith("prediction_count"))
+        errors = sum(sum(in_window(s)) for s in mine if s.metric_type.endswith("error_count"))
+        latencies = [in_window(s) for s in mine if s.metric_labels.get("latency_type") == "total"]
+        values = {
+            "prediction_count": count,
+            "error_count": errors,
+            "error_rate": errors / count * 100 if count else 0.0,
+        }
+        if latencies:
+            values["latency_p50_ms"] = float(max(nearest_rank(v, 50) for v in latencies))
+            values["latency_p95_ms"] = float(max(nearest_rank(v, 95) for v in latencies))
+        out.update({(f"gcp.vertex_ai.{k}", eid): v for k, v in values.items()})
+    return out
+
+
+def assert_gcp_metrics(got: dict[tuple[str, str], Decimal], expected: dict[tuple[str, str], object]) -> None:
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert float(got[key]) == pytest.approx(value, rel=1e-12), key
+        else:
+            assert got[key] == value, key
+
+
+def gcp_costs(export: list[dict]) -> tuple[int, Decimal]:
+    """Every cost line and every (negative) credit line: records and their net sum."""
+    lines = [r["cost"] for r in export] + [c["amount"] for r in export for c in r["credits"]]
+    return len(lines), sum(lines)
+
+
+def test_a_gcp_cycle_pushes_the_costs_and_the_metrics_of_its_services(server, warehouse, tmp_path):
+    private_key, public_key = new_service_account_key()
+    export = gcp_export_rows()
+    with FakeGoogleCloud(public_key_pem=public_key) as fake:
+        gcp_scenario(fake)
+        fake.serve(RESULT_SCHEMA, query_result(export))
+        key = keyfile(fake.token_uri, private_key, PROJECT, f"agent@{PROJECT}.iam.gserviceaccount.com")
+        (tmp_path / "key.json").write_text(json.dumps(key))
+        agent = cycle_gcp_agent(fake, server, tmp_path, "spool", services=["compute", "vertex_ai"])
+        assert agent.services == ("compute", "vertex_ai")
+        result = agent.run_once()
+        asked = list(fake.queries)
+    assert result.ok and len(result.delivered) == 3, result  # the costs, Compute Engine, Vertex AI: a batch each
+    assert {q.parameters["window_start"] for q in asked} == {("TIMESTAMP", "2026-10-01 00:00:00+00:00")}
+    assert cost_totals(warehouse, agent.agent_id) == gcp_costs(export)
+    got = pushed(warehouse, agent.agent_id)
+    expected = expected_gcp_metrics()
+    assert_gcp_metrics(got, expected)
+    assert len(expected) == 4 + 4 + 1 + 2 + 5 + 5 + 3  # a100, t4, TERMINATED e2 (price), Spot n2; 3 endpoints
+    assert got[("gcp.compute.cost_per_hour", "infer-t4")] == Decimal("0.889999") and not agent.spool.pending()
+
+
+def test_a_gcp_cycle_without_services_pushes_the_costs_only(server, warehouse, tmp_path):
+    private_key, public_key = new_service_account_key()
+    export = gcp_export_rows()
+    for n, services in enumerate(([], None)):  # [] and the default: costs only
+        with FakeGoogleCloud(public_key_pem=public_key) as fake:
+            gcp_scenario(fake)
+            fake.serve(RESULT_SCHEMA, query_result(export))
+            key = keyfile(fake.token_uri, private_key, PROJECT, f"agent@{PROJECT}.iam.gserviceaccount.com")
+            (tmp_path / "key.json").write_text(json.dumps(key))
+            agent = cycle_gcp_agent(fake, server, tmp_path, f"spool-{n}", services=services)
+            result = agent.run_once()
+            cloud = [path for _, path, _ in fake.requests if path.startswith(("/compute/", "/v3/", "/v1/"))]
+        assert agent.services == ()
+        assert result.ok and len(result.delivered) == 1, result
+        assert cost_totals(warehouse, agent.agent_id) == gcp_costs(export)
+        assert pushed(warehouse, agent.agent_id) == {} and cloud == []
+
+
+def test_gcp_services_are_checked_and_read_from_the_config(tmp_path):
+    with pytest.raises(ValueError, match=r"^services \['gke'\]: expected some of \['compute', 'vertex_ai'\]$"):
+        GCPTelemetryAgent(project_id=PROJECT, services=["compute", "gke"])
+    with pytest.raises(ValueError, match="services: expected a list"):
+        GCPTelemetryAgent(project_id=PROJECT, services="compute")
+    options = {"project_id": PROJECT, "billing_table": "b.b.t", "services": ["compute", "vertex_ai"]}  # the guide's
+    agent = build_from_cli(gcp_telemetry_agent, [], {**options, "region": "europe-west4"}, tmp_path)
+    assert agent.services == ("compute", "vertex_ai") and agent.region == "europe-west4"
+    agent = build_from_cli(gcp_telemetry_agent, ["--services", "vertex_ai", "--region", "us-east1"], options, tmp_path)
+    assert agent.services == ("vertex_ai",) and agent.region == "us-east1"
+    assert build_from_cli(gcp_telemetry_agent, ["--services", "none"], options, tmp_path).services == ()
+    agent = build_from_cli(gcp_telemetry_agent, [], {**options, "services": None}, tmp_path)
+    assert agent.services == () and agent.region == "us-central1"
+    with pytest.raises(ValueError, match=r"^gcp\.services: expected a list"):
+        build_from_cli(gcp_telemetry_agent, [], {**options, "services": "compute"}, tmp_path)
+    with pytest.raises(ValueError, match=r"services \['vertex'\]"):
+        build_from_cli(gcp_telemetry_agent, ["--services", "compute,vertex"], options, tmp_path)
 
 
 # -- CostObservatory.track_cloud_cost ---------------------------------------------------------------------------------
