@@ -43,14 +43,14 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
 from agents import cli
 from agents.base import content_id
-from agents.collector_agent import UNAVAILABLE, CollectorAgent, _Unavailable, metric, tags
+from agents.collector_agent import UNAVAILABLE, CollectorAgent, _Unavailable, checked_services, metric, tags
 from collectors.core.base import Collector, Dataset, Reject, Window
 from collectors.sources.aws_cost_explorer import CE_REGION, COST_DAILY, COST_PASS, CostExplorerCollector
 
@@ -144,10 +144,7 @@ class AWSTelemetryAgent(CollectorAgent):
         self.profile_name = profile_name
         self.endpoint_url = endpoint_url
         self.ce_client = ce_client
-        self.services = tuple(SERVICES if services is None else services)
-        unknown = sorted(set(self.services) - set(SERVICES))
-        if unknown:
-            raise ValueError(f"services {unknown}: expected some of {list(SERVICES)}")
+        self.services = checked_services(services, SERVICES, default=SERVICES)
         if not isinstance(metrics_window_minutes, int) or metrics_window_minutes < PERIOD // 60:
             raise ValueError(f"metrics_window_minutes: expected an integer >= {PERIOD // 60}, "
                              f"got {metrics_window_minutes!r}")
@@ -200,30 +197,11 @@ class AWSTelemetryAgent(CollectorAgent):
                          account_name=row["linked_account_name"], estimated=row["estimated"])}]}
 
     # -- the cycle -----------------------------------------------------------------------------------------------------
-    def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
-        """Cost Explorer costs, then the metrics of each of ``services``; a failing part is logged and the others are
-        still pushed (the cycle then counts as failed: retried with back-off)."""
-        failed: list[str] = []
-        try:
-            yield from super().collect()
-        except Exception as exc:
-            log.error("%s: Cost Explorer collection failed: %s: %s", self.agent_type, type(exc).__name__,
-                      str(exc)[:500])
-            failed.append("cost_explorer")
-        readers = {"ec2": self._ec2, "sagemaker": self._sagemaker, "s3": self._s3}
-        for service in self.services:
-            try:
-                _, records = readers[service]()
-            except Exception as exc:  # e.g. AccessDenied: the costs and the other services still go out
-                log.error("%s: %s metrics failed: %s: %s", self.agent_type, service, type(exc).__name__,
-                          str(exc)[:500])
-                failed.append(service)
-                continue
-            if records:
-                batch = {"metrics": records}
-                yield content_id(f"{self.agent_type}-{service}-{self.aws_region}", batch), batch
-        if failed:
-            raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
+    def service_readers(self) -> Mapping[str, Callable[[], tuple[Any, list[dict]]]]:
+        return {"ec2": self._ec2, "sagemaker": self._sagemaker, "s3": self._s3}
+
+    def service_scope(self) -> str:
+        return self.aws_region
 
     def _deliver(self, service: str, records: list[dict[str, Any]]) -> None:
         if records and not self.offline:
@@ -598,18 +576,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                                           f"{','.join(SERVICES)}; 'none' for costs only)")
 
 
-def _services(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, ...] | None:
-    if args.aws_services:
-        value = args.aws_services.strip()
-        return () if value == "none" else tuple(s.strip() for s in value.split(",") if s.strip())
-    listed = options.get("services")
-    if listed is None:
-        return None
-    if not isinstance(listed, list):
-        raise ValueError(f"aws.services: expected a list of {list(SERVICES)}, got {listed!r}")
-    return tuple(str(s) for s in listed)
-
-
 def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, Any]) -> AWSTelemetryAgent:
     return AWSTelemetryAgent(
         aws_region=cli.first(args.aws_region, options.get("region"), "us-east-1"),
@@ -618,7 +584,7 @@ def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, 
         aws_session_token=cli.first(options.get("session_token")),
         profile_name=cli.first(args.aws_profile, options.get("profile")),
         endpoint_url=cli.first(args.aws_endpoint_url, options.get("endpoint_url")),
-        services=_services(args, options), **common)
+        services=cli.services(args.aws_services, options, "aws", SERVICES), **common)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,15 +51,22 @@ import logging
 import os
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from agents import cli
-from agents.base import content_id
-from agents.collector_agent import UNAVAILABLE, CollectorAgent, _Unavailable, by_currency, metric, tags
+from agents.collector_agent import (
+    UNAVAILABLE,
+    CollectorAgent,
+    _Unavailable,
+    by_currency,
+    checked_services,
+    metric,
+    tags,
+)
 from collectors.core.base import Collector, CollectorError, Dataset, Reject, Window
 from collectors.core.http_retry import PageGuard, RetryingHttp, RetryPolicy
 from collectors.sources.azure_cost_query import COST_DAILY, COST_PASS, DEFAULT_ENDPOINT, CostQueryCollector
@@ -105,7 +112,7 @@ class AzureTelemetryAgent(CollectorAgent):
                  metrics_minutes: int = 60, services: Iterable[str] | None = None, **kwargs: Any) -> None:
         if not subscription_id:
             raise ValueError("subscription_id is required")
-        self.services = _checked_services(services)
+        self.services = checked_services(services, SERVICES)
         kwargs.setdefault("metadata", {"subscription_id": subscription_id})
         super().__init__(openfinops_endpoint, **kwargs)  # None: the guide's constructor, read and return only
         self.subscription_id = subscription_id
@@ -153,30 +160,11 @@ class AzureTelemetryAgent(CollectorAgent):
                          resource_group=row["resource_group_name"])}]}
 
     # -- the cycle -----------------------------------------------------------------------------------------------------
-    def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
-        """Cost Management costs, then the metrics of each of ``services``; a failing part is logged and the others
-        are still pushed (the cycle then counts as failed: retried with back-off)."""
-        failed: list[str] = []
-        try:
-            yield from super().collect()
-        except Exception as exc:
-            log.error("%s: Cost Management collection failed: %s: %s", self.agent_type, type(exc).__name__,
-                      str(exc)[:500])
-            failed.append("cost_management")
-        readers = {"virtual_machines": self._vm_metrics, "ml_workspace": self._ml_workspace_metrics}
-        for service in self.services:
-            try:
-                _, records = readers[service]()
-            except Exception as exc:  # e.g. AuthorizationFailed: the costs and the other service still go out
-                log.error("%s: %s metrics failed: %s: %s", self.agent_type, service, type(exc).__name__,
-                          str(exc)[:500])
-                failed.append(service)
-                continue
-            if records:
-                batch = {"metrics": records}
-                yield content_id(f"{self.agent_type}-{service}-{self.subscription_id}", batch), batch
-        if failed:
-            raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
+    def service_readers(self) -> Mapping[str, Callable[[], tuple[Any, list[dict]]]]:
+        return {"virtual_machines": self._vm_metrics, "ml_workspace": self._ml_workspace_metrics}
+
+    def service_scope(self) -> str:
+        return self.subscription_id
 
     # -- the guide's methods -----------------------------------------------------------------------------------------
     @property
@@ -470,34 +458,11 @@ def _total(points: list[dict]) -> float | _Unavailable:
     return sum(values) if values else UNAVAILABLE
 
 
-def _checked_services(services: Iterable[str] | None) -> tuple[str, ...]:
-    """The ``services`` argument checked against :data:`SERVICES` (None: none, costs only)."""
-    if isinstance(services, str):
-        raise ValueError(f"services: expected a list of some of {list(SERVICES)}, got the string {services!r}")
-    chosen = tuple(dict.fromkeys(services or ()))
-    unknown = [s for s in chosen if s not in SERVICES]
-    if unknown:
-        raise ValueError(f"services {unknown}: expected some of {list(SERVICES)}")
-    return chosen
-
-
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subscription-id", help="the subscription (default: azure.subscription_id of --config)")
     p.add_argument("--services", help=f"metric services beside the costs, comma-separated, some of "
                                       f"{','.join(SERVICES)} (default: azure.services of --config, else none; "
                                       "'none' for costs only)")
-
-
-def _services(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, ...] | None:
-    if args.services:
-        value = args.services.strip()
-        return () if value == "none" else tuple(s.strip() for s in value.split(",") if s.strip())
-    listed = options.get("services")
-    if listed is None:
-        return None
-    if not isinstance(listed, list):
-        raise ValueError(f"azure.services: expected a list of {list(SERVICES)}, got {listed!r}")
-    return tuple(str(s) for s in listed)
 
 
 def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, Any]) -> AzureTelemetryAgent:
@@ -508,7 +473,7 @@ def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, 
     return AzureTelemetryAgent(subscription_id=subscription, client_id=cli.first(options.get("client_id")),
                                client_secret=cli.first(options.get("client_secret")),
                                tenant_id=cli.first(options.get("tenant_id")),
-                               services=_services(args, options), **common)
+                               services=cli.services(args.services, options, "azure", SERVICES), **common)
 
 
 def main(argv: list[str] | None = None) -> int:

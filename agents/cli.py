@@ -116,3 +116,18 @@ def main(prog: str, section: str, description: str, add_arguments: Callable[[arg
 
 def path_or_none(value: Any) -> Path | None:
     return Path(value).expanduser() if value else None
+
+
+def services(flag: str | None, options: dict[str, Any], section: str, known: tuple[str, ...]
+             ) -> tuple[str, ...] | None:
+    """The metric services of an agent: the comma-separated command-line value (``none``: costs only), else the
+    config section's ``services`` list, else None (the agent's default)."""
+    if flag:
+        value = flag.strip()
+        return () if value == "none" else tuple(s.strip() for s in value.split(",") if s.strip())
+    listed = options.get("services")
+    if listed is None:
+        return None
+    if not isinstance(listed, list):
+        raise ValueError(f"{section}.services: expected a list of {list(known)}, got {listed!r}")
+    return tuple(str(s) for s in listed)

@@ -21,7 +21,7 @@ pushed, and ``CostObservatory.track_cloud_cost`` refuses it (``ValueError``). Te
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -89,6 +89,17 @@ class CollectorAgent(TelemetryAgent):
         """Whether a dataset of the source is read at all (default: every dataset the collector has)."""
         return True
 
+    #: the metric services each cycle reads beside the costs (the original telemetry.yaml's ``<provider>.services``)
+    services: tuple[str, ...] = ()
+
+    def service_readers(self) -> Mapping[str, Callable[[], tuple[Any, list[dict]]]]:
+        """Service name -> a reader returning (what the guide's method returns, its ``metrics`` records)."""
+        return {}
+
+    def service_scope(self) -> str:
+        """What the services' batch ids are scoped by (the region, the subscription, the project)."""
+        return ""
+
     # -- the cycle ---------------------------------------------------------------------------------------------------
     def window(self) -> Window:
         now = self._now() if callable(self._now) else datetime.now(UTC)
@@ -104,7 +115,13 @@ class CollectorAgent(TelemetryAgent):
     def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
         requested = self.window()
         failed: list[str] = []
-        for source, collector in self.sources():
+        try:
+            sources = self.sources()
+        except Exception as exc:  # e.g. credentials the vendor SDK refuses: the services may still go out
+            log.error("%s: collectors not built: %s: %s", self.agent_type, type(exc).__name__, str(exc)[:500])
+            failed.append("collectors")
+            sources = []
+        for source, collector in sources:
             window = collector.align_window(requested)
             for dataset in collector.datasets():
                 if not self.wanted(source, dataset):
@@ -118,6 +135,18 @@ class CollectorAgent(TelemetryAgent):
                     continue
                 prefix = f"{self.agent_type}-{source}-{dataset.name}-{window.start:%Y%m%d}-{window.end:%Y%m%d}"
                 yield content_id(prefix, batch), batch
+        readers = self.service_readers()
+        for service in self.services:  # then the metrics of each service; one failing does not stop the others
+            try:
+                _, records = readers[service]()
+            except Exception as exc:  # e.g. AccessDenied / AuthorizationFailed: logged, the cycle counts as failed
+                log.error("%s: %s metrics failed: %s: %s", self.agent_type, service, type(exc).__name__,
+                          str(exc)[:500])
+                failed.append(service)
+                continue
+            if records:
+                batch = {"metrics": records}
+                yield content_id(f"{self.agent_type}-{service}-{self.service_scope()}", batch), batch
         if failed:
             raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
 
@@ -172,3 +201,16 @@ def by_currency(by: dict[str, dict[str, dict[Any, Decimal]]], ranked_keys: tuple
                 **{k: shaped.get(cur, {}).get(k, {}) for k in keys}}
     return {"total": totals, "currency": sorted(shaped),
             **{k: {cur: maps.get(k, {}) for cur, maps in shaped.items()} for k in keys}}
+
+
+def checked_services(services: Iterable[str] | None, known: Iterable[str], default: Iterable[str] = ()
+                     ) -> tuple[str, ...]:
+    """A ``services`` argument checked against ``known`` (None: ``default``)."""
+    known = tuple(known)
+    if isinstance(services, str):
+        raise ValueError(f"services: expected a list of some of {list(known)}, got the string {services!r}")
+    chosen = tuple(dict.fromkeys(default if services is None else services))
+    unknown = [s for s in chosen if s not in known]
+    if unknown:
+        raise ValueError(f"services {unknown}: expected some of {list(known)}")
+    return chosen

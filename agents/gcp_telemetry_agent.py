@@ -53,14 +53,21 @@ import logging
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from agents import cli
-from agents.base import content_id
-from agents.collector_agent import UNAVAILABLE, CollectorAgent, _Unavailable, by_currency, metric, tags
+from agents.collector_agent import (
+    UNAVAILABLE,
+    CollectorAgent,
+    _Unavailable,
+    by_currency,
+    checked_services,
+    metric,
+    tags,
+)
 from collectors.core.base import Collector, Dataset, Reject, Window
 from collectors.core.http_retry import PageGuard, RetryingHttp, RetryPolicy
 from collectors.sources.gcp_billing_export import BillingExportCollector
@@ -108,7 +115,7 @@ class GCPTelemetryAgent(CollectorAgent):
                  metrics_minutes: int = 60, services: Iterable[str] | None = None, **kwargs: Any) -> None:
         if not project_id:
             raise ValueError("project_id is required")
-        self.services = _checked_services(services)
+        self.services = checked_services(services, SERVICES)
         kwargs.setdefault("metadata", {"project_id": project_id, "billing_table": billing_table})
         if openfinops_endpoint and not billing_table:
             raise ValueError("billing_table (project.dataset.gcp_billing_export_v1_...) is required to push costs")
@@ -170,30 +177,11 @@ class GCPTelemetryAgent(CollectorAgent):
                          credit_type=row["credit_type"], billing_account_id=row["billing_account_id"], **labels)}]}
 
     # -- the cycle -----------------------------------------------------------------------------------------------------
-    def collect(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
-        """Billing export costs, then the metrics of each of ``services``; a failing part is logged and the others
-        are still pushed (the cycle then counts as failed: retried with back-off)."""
-        failed: list[str] = []
-        try:
-            yield from super().collect()
-        except Exception as exc:
-            log.error("%s: billing export collection failed: %s: %s", self.agent_type, type(exc).__name__,
-                      str(exc)[:500])
-            failed.append("billing_export")
-        readers = {"compute": self._compute_metrics, "vertex_ai": self._vertex_ai_metrics}
-        for service in self.services:
-            try:
-                _, records = readers[service]()
-            except Exception as exc:  # e.g. PERMISSION_DENIED: the costs and the other service still go out
-                log.error("%s: %s metrics failed: %s: %s", self.agent_type, service, type(exc).__name__,
-                          str(exc)[:500])
-                failed.append(service)
-                continue
-            if records:
-                batch = {"metrics": records}
-                yield content_id(f"{self.agent_type}-{service}-{self.project_id}", batch), batch
-        if failed:
-            raise RuntimeError(f"collection failed for {', '.join(failed)} (the others were pushed)")
+    def service_readers(self) -> Mapping[str, Callable[[], tuple[Any, list[dict]]]]:
+        return {"compute": self._compute_metrics, "vertex_ai": self._vertex_ai_metrics}
+
+    def service_scope(self) -> str:
+        return self.project_id
 
     # -- the guide's methods -----------------------------------------------------------------------------------------
     def _root(self, default: str) -> str:
@@ -456,17 +444,6 @@ def _estimate(instance: dict, zone: str, machine_type: str,
     return Decimal(0) if instance.get("status") in NOT_BILLED_STATUSES else price
 
 
-def _checked_services(services: Iterable[str] | None) -> tuple[str, ...]:
-    """The ``services`` argument checked against :data:`SERVICES` (None: none, costs only)."""
-    if isinstance(services, str):
-        raise ValueError(f"services: expected a list of some of {list(SERVICES)}, got the string {services!r}")
-    chosen = tuple(dict.fromkeys(services or ()))
-    unknown = [s for s in chosen if s not in SERVICES]
-    if unknown:
-        raise ValueError(f"services {unknown}: expected some of {list(SERVICES)}")
-    return chosen
-
-
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project-id", help="the project the BigQuery jobs run in")
     p.add_argument("--billing-table", help="project.dataset.table of the Cloud Billing export")
@@ -478,18 +455,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                                       "'none' for costs only)")
 
 
-def _services(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, ...] | None:
-    if args.services:
-        value = args.services.strip()
-        return () if value == "none" else tuple(s.strip() for s in value.split(",") if s.strip())
-    listed = options.get("services")
-    if listed is None:
-        return None
-    if not isinstance(listed, list):
-        raise ValueError(f"gcp.services: expected a list of {list(SERVICES)}, got {listed!r}")
-    return tuple(str(s) for s in listed)
-
-
 def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, Any]) -> GCPTelemetryAgent:
     project = cli.first(args.project_id, options.get("project_id"), os.environ.get("GCP_PROJECT_ID"))
     table = cli.first(args.billing_table, options.get("billing_table"))
@@ -498,7 +463,7 @@ def _build(args: argparse.Namespace, options: dict[str, Any], common: dict[str, 
     return GCPTelemetryAgent(project_id=project, billing_table=table,
                              credentials_file=cli.first(args.credentials_file, options.get("credentials_file")),
                              region=cli.first(args.region, options.get("region"), "us-central1"),
-                             services=_services(args, options), **common)
+                             services=cli.services(args.services, options, "gcp", SERVICES), **common)
 
 
 def main(argv: list[str] | None = None) -> int:
