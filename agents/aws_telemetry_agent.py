@@ -67,8 +67,9 @@ _QUERIES_PER_CALL = 500  # GetMetricData's limit
 #   EC2 (Linux/UNIX, shared tenancy, per hour): https://aws.amazon.com/ec2/pricing/on-demand/
 #   SageMaker AI real-time inference (per instance hour): https://aws.amazon.com/sagemaker/pricing/
 #   S3 storage (per GB-month, first 50 TB tier): https://aws.amazon.com/s3/pricing/
-# Transcribed 2026-12-03. List prices change (rarely downwards, e.g. GPU families): a type or region not listed gives
-# UNAVAILABLE, never a guess. Pass ``prices=`` (same shape) to add or override entries.
+# Written 2026-12-03 from the published prices, without access to those pages from the build machine (no route
+# out): check them before relying on an estimate. List prices change (rarely downwards, e.g. GPU families): a type
+# or region not listed gives UNAVAILABLE, never a guess. Pass ``prices=`` (same shape) to add or override entries.
 PRICES_AS_OF = "2026-12-03"
 _LIST_PRICE_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
 _EC2_HOURLY = {
