@@ -10,15 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, Param, TriggerRule, task
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 
 from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
+from openfinops.dbt_watch import start_node_tasks_on_triggerer, tests_beside_the_chain
 from openfinops.warehouse import DBT_PROJECT_DIR, dbt_executable
 from openfinops.windows import close_days, lookback_days
 
 TAGS = ["openfinops"]
+DBT_THREADS = 2  # as dbt_project/profiles.yml (Cosmos' profile mapping would default to 1)
 
 
 def raw_asset(table: str) -> Asset:
@@ -94,7 +97,28 @@ window in {", ".join(f"`{a.name}`" for a in outlets)} in one transaction. Re-run
             print(result.summary())
             return {"rows": result.rows, "rejects": result.rejects, "window": str(result.window)}
 
-        collect_and_load()
+        @task(task_id="close_load_cycle", outlets=[LOAD_CYCLE_ASSET], trigger_rule=TriggerRule.ALL_DONE, retries=3)
+        def close_load_cycle(run_id=None, ti=None) -> dict:
+            """The last load in flight closes the cycle (updates the Asset the transform is scheduled on); any
+            other run's task is skipped (openfinops/load_cycle.py)."""
+            from airflow.exceptions import AirflowSkipException
+
+            from openfinops import load_cycle
+
+            source_ids = [s.id for s in cfg.sources]
+            with warehouse_connection(cfg.warehouse.connection_id) as conn:
+                decision = load_cycle.close_if_last(conn, source.id, run_id,
+                                                    lambda: load_cycle.loads_in_flight(ti, source_ids))
+            print(decision.describe())
+            if not decision.closed:
+                raise AirflowSkipException(decision.describe())
+            return {"cycle_id": decision.cycle_id, "sources": decision.sources}
+
+        load = collect_and_load()
+        load >> close_load_cycle()
+        # The run's state follows its load: this leaf is upstream_failed when the load failed (an EmptyOperator
+        # costs no worker process), while close_load_cycle (all_done) still closes the cycle.
+        load >> EmptyOperator(task_id="loaded")
     return dag
 
 
@@ -117,6 +141,10 @@ def _plain_utc(value: datetime) -> datetime:
     utc = value.astimezone(UTC)
     return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC)
 
+
+# A closed load cycle (openfinops/load_cycle.py): updated by the last collect run of a set that landed together.
+LOAD_CYCLE_ASSET = Asset(name="openfinops.load_cycle", uri="openfinops://warehouse/ops/load_cycles",
+                         group="openfinops-raw")
 
 # Pushed telemetry (the ingest server): one Asset for every batch table; the fold_in_telemetry DAG updates it when
 # batches arrived since it last looked, and the transform DAG is scheduled on it like on the collectors' Assets.
@@ -146,11 +174,15 @@ folds them into the marts with everything else; when there are none its task is 
     ) as dag:
 
         @task(task_id="new_batches", outlets=[TELEMETRY_ASSET])
-        def new_batches() -> dict:
+        def new_batches(ti=None) -> dict:
             from airflow.exceptions import AirflowSkipException
 
-            from openfinops import telemetry
+            from openfinops import load_cycle, telemetry
 
+            flying = load_cycle.loads_in_flight(ti, [s.id for s in cfg.sources])
+            if flying:
+                raise AirflowSkipException("loads in flight (" + ", ".join(sorted(flying)) + "): their cycle's "
+                                           "transform folds the pushed telemetry in")
             with warehouse_connection(cfg.warehouse.connection_id) as conn:
                 found = telemetry.advance_fold_in_watermark(conn)
             if not found["batches"]:
@@ -174,11 +206,9 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
     )
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-    assets = sorted({a.name: a for a in [TELEMETRY_ASSET, *(a for s in cfg.sources for a in source_assets(cfg, s))]}
-                    .items())
-    schedule = None
-    for _, asset in assets:
-        schedule = asset if schedule is None else (schedule | asset)
+    # Once per closed load cycle (never on a half-loaded one), and when agents pushed telemetry while no load was
+    # in flight.
+    schedule = LOAD_CYCLE_ASSET | TELEMETRY_ASSET
     manifest = Path(DBT_PROJECT_DIR) / "target" / "manifest.json"
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} is missing: run `make dbt-parse` (the setup scripts do) so the "
@@ -195,7 +225,9 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
         default_args={"owner": "finops-data", "retries": 1, "retry_delay": timedelta(minutes=1)},
         doc_md=f"""
 ### transform
-Runs when any raw table is updated ({len(assets)} raw Assets, pushed telemetry among them). Steps: write
+Runs once per closed load cycle (the last of the collect runs that landed together updates
+`{LOAD_CYCLE_ASSET.name}`; never on a half-loaded cycle) and when agents pushed telemetry while no load was in flight
+(`{TELEMETRY_ASSET.name}`). Steps: write
 budgets/clusters from the config file to `config.*`; one `dbt build` through Cosmos in watcher mode (the producer
 task runs it; one task per model and per model's tests shows each node's result); `detect_alerts` records new budget
 threshold crossings (actual and forecast) and anomalies; `deliver_alerts` sends each once per channel (Slack,
@@ -223,8 +255,8 @@ webhook, e-mail) and records it in `alerts.notifications`. The run is recorded i
                                          install_dbt_deps=False),
             profile_config=ProfileConfig(
                 profile_name="openfinops", target_name="airflow",
-                profile_mapping=PostgresUserPasswordProfileMapping(conn_id=conn_id,
-                                                                   profile_args={"schema": "public"})),
+                profile_mapping=PostgresUserPasswordProfileMapping(
+                    conn_id=conn_id, profile_args={"schema": "public", "threads": DBT_THREADS})),
             # A model's task runs only the tests on that model alone (cautious); tests spanning several models
             # (relationships, cross-model sums) get their own task after all their parents (detached).
             execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
@@ -240,11 +272,14 @@ webhook, e-mail) and records it in `alerts.notifications`. The run is recorded i
         @task(task_id="detect_alerts")
         def detect_alerts(run_id=None) -> dict:
             """Record new budget threshold crossings (actual, forecast) and anomalies (openfinops/alerts.py)."""
-            from openfinops import alerts
+            from openfinops import alerts, load_cycle
             from openfinops.config import load_config
 
             run_cfg = load_config(config_path)
             with warehouse_connection(conn_id) as conn:
+                cycle = load_cycle.latest_cycle(conn)
+                if cycle:
+                    print(load_cycle.describe_cycle(cycle))
                 detected = alerts.detect(run_cfg, conn, detected_by=run_id)
             print(detected.describe())
             return {"budget_crossings": len(detected.crossings), "anomalies": len(detected.anomalies)}
@@ -288,19 +323,27 @@ webhook, e-mail) and records it in `alerts.notifications`. The run is recorded i
                 run_log.finish_run(conn, run_log.TRANSFORM_PIPELINE, "transform", run_id, "airflow", "failed",
                                    error=error, started_at=getattr(dag_run, "start_date", None))
 
-        deliver = sync_config() >> dbt >> detect_alerts() >> deliver_alerts()
+        sync_config() >> dbt
+        producer = dag.get_task(f"{dbt.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+        # The producer's success means every model and test passed: the alerts need not wait for the node tasks
+        # that only show those results (they finish beside the alerts). The run's success is recorded when both did.
+        deliver = producer >> detect_alerts() >> deliver_alerts()
         success = record_run_success()
         failure = record_run_failure()
         deliver >> success
         # Watcher mode: one `dbt build` (the producer) runs the whole project and reports each node's result; every
-        # model / test task shows that result. The producer is made upstream of the root node tasks, so a node task
-        # never waits on a producer that has not started (Cosmos does this itself only for DbtDag).
-        producer = dag.get_task(f"{dbt.group_id}.{PRODUCER_WATCHER_TASK_ID}")
-        # Cosmos skips the producer on a second try (so a retry would end in skipped tasks, not a failed run).
-        producer.retries = 0
+        # model / test task shows that result. They start and end on the triggerer (no worker process on success,
+        # openfinops/dbt_watch.py), with the model tests beside the chain of models, not in it.
+        start_node_tasks_on_triggerer(dag.tasks)
+        tests_beside_the_chain(dag.tasks)
+        # The producer is upstream of the root node tasks (as Cosmos does for a DbtDag): a node task never waits on
+        # a build that has not started, which would block dag.test(), where tasks run one at a time.
         for root in dbt.roots:
             if root is not producer and hasattr(root, "producer_task_id"):
                 producer >> root
+        # Cosmos skips the producer on a second try (so a retry would end in skipped tasks, not a failed run).
+        producer.retries = 0
+        dbt >> success  # after the test tasks moved: the group's leaves are final now
         # record_run_failure watches every task (Cosmos node tasks included) but record_run_success, which stays a
         # leaf: when anything fails it is upstream_failed, so the run is failed even though the failure is recorded.
         for other in dag.tasks:

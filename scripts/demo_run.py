@@ -1,5 +1,6 @@
-"""Drive the running Airflow through its REST API: load N days for every collect DAG (one run each, window given as
-params), then wait for the Asset-triggered transform DAG to finish. Standard library only; prints progress.
+"""Drive the running Airflow through its REST API: load N days for every collect DAG (one run each, window given
+as params), then wait for the load cycle's one Asset-triggered transform run and report it.
+Standard library only; prints progress.
 
     python scripts/demo_run.py --days 90
 """
@@ -71,24 +72,26 @@ def main() -> int:
     sources = [s.id for s in load_config().sources]
     collect_dags = [f"collect_{s}" for s in sources]
     wait_for_dags(api, set(collect_dags) | {"transform", FOLD_IN})
-    # What the demo's clusters pushed to the ingest server before Airflow started is folded in by this cycle's
-    # transform (it reads every raw table): demo.sh left those batches to it (`openfinops telemetry-with-next-load`).
-    for dag_id in [*collect_dags, "transform"]:
-        api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     end = datetime.now(UTC).date()
     start = end - timedelta(days=args.days)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     print(f"loading {start} .. {end} (end exclusive) through {len(collect_dags)} collect DAGs", flush=True)
+    triggered_at = datetime.now(UTC).isoformat()
     runs = {}
+    # The runs are created first (a paused DAG queues them), then every DAG is unpaused: the loads, and the
+    # scheduled run of the latest interval each collect DAG gets at unpause, are all in flight together, so the last
+    # of them closes one load cycle and the transform runs once (openfinops/load_cycle.py). What the demo's clusters
+    # pushed to the ingest server before is folded in by that transform (demo.sh left those batches to it).
     for dag_id in collect_dags:
         run = api.post(f"/api/v2/dags/{dag_id}/dagRuns", {
             "dag_run_id": f"demo_load__{start}_{end}__{stamp}", "logical_date": None,
             "conf": {"start": start.isoformat(), "end": end.isoformat()}})
         runs[dag_id] = run["dag_run_id"]
+    for dag_id in ["transform", *collect_dags, FOLD_IN]:
+        api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
     deadline = time.time() + args.timeout
     pending = dict(runs)
-    last_end = None
     while pending:
         if time.time() > deadline:
             raise SystemExit(f"collect runs not finished after {args.timeout}s: {sorted(pending)}")
@@ -96,32 +99,33 @@ def main() -> int:
             run = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
             if run["state"] == "success":
                 print(f"  {dag_id}: success", flush=True)
-                last_end = max(filter(None, [last_end, run["end_date"]]))
                 del pending[dag_id]
             elif run["state"] == "failed":
                 raise SystemExit(f"{dag_id} run {run_id} failed: see the Airflow UI ({BASE}/dags/{dag_id})")
         time.sleep(3)
 
-    print("waiting for the Asset-triggered transform DAG (dbt build via Cosmos, then budget alerts)", flush=True)
-    collected_at, triggered = time.time(), False
+    print("waiting for the load cycle's transform (Asset-triggered: dbt build via Cosmos, then budget alerts)",
+          flush=True)
     while True:
         if time.time() > deadline:
             raise SystemExit(f"transform not finished after {args.timeout}s")
-        runs = api.get("/api/v2/dags/transform/dagRuns?order_by=-run_after&limit=20")["dag_runs"]
+        loading = [d for d in collect_dags
+                   if api.get(f"/api/v2/dags/{d}/dagRuns?state=queued&state=running&limit=1")["total_entries"]]
+        runs = [r for r in api.get("/api/v2/dags/transform/dagRuns?order_by=-run_after&limit=20")["dag_runs"]
+                if (r.get("queued_at") or "") >= triggered_at]
         active = [r for r in runs if r["state"] in ("queued", "running")]
-        done_after = [r for r in runs if r["state"] in ("success", "failed") and (r.get("queued_at") or "") >= last_end]
-        if not active and done_after:
-            latest = max(done_after, key=lambda r: r["queued_at"])
-            if latest["state"] != "success":
-                raise SystemExit(f"transform run {latest['dag_run_id']} failed: see {BASE}/dags/transform")
-            print(f"  transform: success ({latest['dag_run_id']})", flush=True)
+        if not loading and not active and runs:
+            failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
+            if failed:
+                raise SystemExit(f"transform run(s) {failed} failed: see {BASE}/dags/transform")
+            started = min(datetime.fromisoformat(r["start_date"]) for r in runs)
+            ended = max(datetime.fromisoformat(r["end_date"]) for r in runs)
+            names = ", ".join(r["dag_run_id"] for r in runs)
+            print(f"  transform: {len(runs)} run(s) for this load cycle ({names}), "
+                  f"{(ended - started).total_seconds():.0f} s", flush=True)
+            if len(runs) != 1:
+                raise SystemExit(f"expected exactly one transform for the load cycle, got {len(runs)}: {names}")
             return 0
-        if not active and not done_after and not triggered and time.time() - collected_at > 120:
-            # No Asset-triggered run appeared within 2 minutes (scheduler busy?): trigger one explicitly.
-            print("  no Asset-triggered run yet: triggering transform", flush=True)
-            api.post("/api/v2/dags/transform/dagRuns", {"dag_run_id": f"demo_transform__{stamp}",
-                                                        "logical_date": None})
-            triggered = True
         time.sleep(5)
 
 

@@ -537,3 +537,8 @@ def test_throttled_api_fails_its_own_task_naming_the_source_and_the_other_source
         azure_rows = conn.execute("SELECT count(*) FROM raw.azure_cost_query_cost_daily").fetchone()[0]
     assert rows == (1000, loaded.run_id)  # the whole May billing period, stamped with the Airflow run id
     assert azure_rows == 0
+    with psycopg.connect(url) as conn:
+        # the failed run still closed its load cycle (close_load_cycle runs when the load is done, whatever its
+        # end) and the cycle says which source failed; the run itself failed (its `loaded` leaf)
+        assert conn.execute("SELECT closed_by_run, sources FROM ops.load_cycles ORDER BY cycle_id").fetchall() == [
+            (failed.run_id, {"azure-throttled": ["failed"]}), (loaded.run_id, {"focus-aws-sample": ["success"]})]

@@ -37,7 +37,7 @@ def asset_names(condition):
         yield condition.name
 
 
-def test_collect_dags_emit_an_asset_per_raw_table_and_transform_listens(dagbag, cfg):
+def test_collect_dags_emit_an_asset_per_raw_table_and_the_transform_waits_for_the_cycle(dagbag, cfg):
     transform = dagbag.dags["transform"]
     scheduled_on = set(asset_names(transform.timetable.asset_condition))
     from collectors.core.registry import collector_class
@@ -49,10 +49,18 @@ def test_collect_dags_emit_an_asset_per_raw_table_and_transform_listens(dagbag, 
         tables = {f"raw.{d.table}" for d in collector_class(s.type)(s.id, s.options).datasets()}
         assert names and names == tables, s.id  # the demo writes demo_* tables and the vendors' (Databricks, ...)
         emitted |= names
+        # the last run of a load cycle closes it (openfinops/load_cycle.py): the Asset the transform waits for
+        close = dagbag.dags[f"collect_{s.id}"].get_task("close_load_cycle")
+        assert [o.name for o in close.outlets] == ["openfinops.load_cycle"], s.id
+        assert close.trigger_rule == "all_done" and close.upstream_task_ids == {"collect_and_load"}
+        # ... while the run's state follows its load (an EmptyOperator leaf after it)
+        assert dagbag.dags[f"collect_{s.id}"].get_task("loaded").upstream_task_ids == {"collect_and_load"}
     # and the Asset the fold_in_telemetry DAG updates when agents pushed batches to the ingest server
     telemetry = {o.name for o in dagbag.dags["fold_in_telemetry"].get_task("new_batches").outlets}
     assert telemetry == {"raw.telemetry_batches"}
-    assert scheduled_on == emitted | telemetry
+    # not on each raw table (the first load of several would start it on half-loaded data): once per load cycle
+    assert scheduled_on == {"openfinops.load_cycle"} | telemetry
+    assert emitted.isdisjoint(scheduled_on)
     # dbt runs through Cosmos: one task per model inside the `dbt` group, after sync_config, before the alerts.
     dbt_tasks = [t for t in transform.task_ids if t.startswith("dbt.")]
     assert any("fct_cost_daily" in t for t in dbt_tasks) and any("fct_budget_status" in t for t in dbt_tasks)
@@ -65,14 +73,18 @@ def test_collect_dags_emit_an_asset_per_raw_table_and_transform_listens(dagbag, 
 
 
 def test_transform_records_its_run_success_or_failure(dagbag):
-    """ops.pipeline_runs: record_run_success after deliver_alerts (default trigger rule), record_run_failure
-    (ONE_FAILED) downstream of every other task, Cosmos node tasks included, so exactly one of them runs; both are
-    leaves, so a failure still fails the run (record_run_success is then upstream_failed)."""
+    """ops.pipeline_runs: record_run_success after deliver_alerts and the dbt node tasks (default trigger rule),
+    record_run_failure (ONE_FAILED) downstream of every other task, Cosmos node tasks included, so exactly one of them
+    runs; both are leaves, so a failure still fails the run (record_run_success is then upstream_failed)."""
     from airflow.sdk import TriggerRule
 
     transform = dagbag.dags["transform"]
     success, failure = transform.get_task("record_run_success"), transform.get_task("record_run_failure")
-    assert success.upstream_task_ids == {"deliver_alerts"}
+    # the alerts wait for the producer's build only; the node tasks (its results) finish beside them
+    assert transform.get_task("detect_alerts").upstream_task_ids == {"dbt.dbt_producer_watcher"}
+    dbt_leaves = {t.task_id for t in transform.tasks if t.task_id.startswith("dbt.")
+                  and not any(d.startswith("dbt.") for d in t.downstream_task_ids)}
+    assert success.upstream_task_ids == {"deliver_alerts"} | dbt_leaves
     assert success.trigger_rule == TriggerRule.ALL_SUCCESS
     assert failure.trigger_rule == TriggerRule.ONE_FAILED
     others = set(transform.task_ids) - {"record_run_success", "record_run_failure"}

@@ -62,6 +62,10 @@ def test_collect_dag_loads_its_data_interval_and_reruns_idempotently(airflow_db,
                             (run.run_id,)).fetchall() == [("demo-gcp", "success", len(list(collector.collect(
                                 COST_LINE_ITEMS, Window.from_dates(date(2026, 11, 4), date(2026, 11, 5))))))]
 
+        # no other load in flight (asked of Airflow by close_load_cycle): this run closed a load cycle
+        assert conn.execute("SELECT closed_by_pipeline, closed_by_run, sources FROM ops.load_cycles").fetchall() == [
+            ("collect_demo-gcp", run.run_id, {"demo-gcp": ["success"]})]
+
     again = dag.test(logical_date=datetime(2026, 11, 5, tzinfo=UTC))
     assert again.state == "success"
     assert [r[:3] for r in raw_day_totals(warehouse_conn_env)] == [r[:3] for r in first]
