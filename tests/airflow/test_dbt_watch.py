@@ -22,9 +22,9 @@ def test_every_node_task_starts_from_the_triggerer_and_its_trigger_inflates(airf
     """The scheduler stores the start arguments as a Trigger row (encrypted kwargs) and the triggerer decodes them
     and builds the trigger class: the same calls here, for every node task of the serialized DAG."""
     from airflow.models.trigger import Trigger
+    from airflow.sdk._shared.module_loading import import_string
     from airflow.serialization.decoders import smart_decode_trigger_kwargs
     from airflow.serialization.serialized_objects import DagSerialization
-    from airflow.sdk._shared.module_loading import import_string
 
     dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["transform"]))
     expected = {t.task_id: t for t in node_tasks(dagbag)}
