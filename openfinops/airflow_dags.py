@@ -16,7 +16,6 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 
 from openfinops.collect_context import build_collector
 from openfinops.config import OpenFinOpsConfig, SourceConfig
-from openfinops.dbt_watch import start_node_tasks_on_triggerer, tests_beside_the_chain
 from openfinops.warehouse import DBT_PROJECT_DIR, dbt_executable
 from openfinops.windows import close_days, lookback_days
 
@@ -206,6 +205,8 @@ def build_transform_dag(cfg: OpenFinOpsConfig, config_path: str | None = None) -
     )
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
+    from openfinops import dbt_watch
+
     # Once per closed load cycle (never on a half-loaded one), and when agents pushed telemetry while no load was
     # in flight.
     schedule = LOAD_CYCLE_ASSET | TELEMETRY_ASSET
@@ -334,8 +335,9 @@ webhook, e-mail) and records it in `alerts.notifications`. The run is recorded i
         # Watcher mode: one `dbt build` (the producer) runs the whole project and reports each node's result; every
         # model / test task shows that result. They start and end on the triggerer (no worker process on success,
         # openfinops/dbt_watch.py), with the model tests beside the chain of models, not in it.
-        start_node_tasks_on_triggerer(dag.tasks)
-        tests_beside_the_chain(dag.tasks)
+        dbt_watch.start_node_tasks_on_triggerer(dag.tasks)
+        dbt_watch.tests_beside_the_chain(dag.tasks)
+        dbt_watch.producer_pushes_only_finished_events()
         # The producer is upstream of the root node tasks (as Cosmos does for a DbtDag): a node task never waits on
         # a build that has not started, which would block dag.test(), where tasks run one at a time.
         for root in dbt.roots:

@@ -142,13 +142,12 @@ def tests_beside_the_chain(tasks) -> int:
     return moved
 
 
-def _fewer_producer_xcoms() -> None:
+def producer_pushes_only_finished_events() -> None:
     """The producer pushes an XCom (one execution-API call from inside its loop over dbt's log) for each of dbt's
     NodeStart / NodeCompiling / NodeExecuting / NodeFinished events of every node, ~3,100 calls a build here. Only
-    NodeFinished (and the error events) are ever read: by Cosmos' execute_complete when a node failed."""
+    NodeFinished (and the error events) are ever read: by Cosmos' execute_complete when a node failed. Cosmos has
+    no option for it, so this narrows its module-level allow-list; called when the transform DAG is built (the
+    producer runs in the process that parsed it)."""
     import cosmos.operators._watcher.base as watcher_base
 
     watcher_base._DBT_EVENT_ALLOWLIST = watcher_base._DBT_ERROR_EVENTS_TYPES | frozenset({"NodeFinished"})
-
-
-_fewer_producer_xcoms()

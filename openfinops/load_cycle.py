@@ -74,8 +74,11 @@ class Decision:
     def describe(self) -> str:
         if not self.closed:
             return f"load cycle not closed by this run: {self.reason}"
-        seen = ", ".join(f"{source} ({'/'.join(statuses)})" for source, statuses in sorted(self.sources.items()))
-        return f"closed load cycle {self.cycle_id}: {seen}"
+        return f"closed load cycle {self.cycle_id}: {_sources_seen(self.sources)}"
+
+
+def _sources_seen(sources: dict[str, list[str]]) -> str:
+    return ", ".join(f"{source} ({'/'.join(statuses)})" for source, statuses in sorted(sources.items()))
 
 
 def loads_in_flight(ti: Any, source_ids: Iterable[str]) -> dict[str, int]:
@@ -148,6 +151,5 @@ def latest_cycle(conn: Connection) -> dict[str, Any] | None:
 
 
 def describe_cycle(cycle: dict[str, Any]) -> str:
-    seen = ", ".join(f"{source} ({'/'.join(statuses)})" for source, statuses in sorted(cycle["sources"].items()))
     return (f"marts built after load cycle {cycle['cycle_id']} (closed {cycle['closed_at']:%Y-%m-%d %H:%M:%S %Z} by "
-            f"{cycle['closed_by']}): {seen}")
+            f"{cycle['closed_by']}): {_sources_seen(cycle['sources'])}")

@@ -74,14 +74,10 @@ def run_trigger(xcoms: dict, producer_state: str | None = "running", try_number:
     return asyncio.run(asyncio.wait_for(collect(), 5)), asked
 
 
-STARTED = {"dbt_startup_events": [{"name": "MainReportVersion", "msg": "dbt 1.11"},
-                                  {"name": "AdapterRegistered", "msg": "postgres"}]}
-
-
 def test_a_successful_node_ends_on_the_triggerer():
     from airflow.triggers.base import TaskSuccessEvent
 
-    events, asked = run_trigger({**STARTED, "model__openfinops__fct_cost_daily_status": {"status": "success"}})
+    events, asked = run_trigger({"model__openfinops__fct_cost_daily_status": {"status": "success"}})
     assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)
     # it read the producer's XCom of this task instance's run (the scheduler did not know the run id)
     assert ("asset_triggered__2026", "model__openfinops__fct_cost_daily_status") in asked
@@ -90,10 +86,10 @@ def test_a_successful_node_ends_on_the_triggerer():
 def test_a_passing_test_task_and_a_skipped_node_end_on_the_triggerer():
     from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent
 
-    events, _ = run_trigger({**STARTED, "model__openfinops__fct_cost_daily_tests_status": "pass"},
+    events, _ = run_trigger({"model__openfinops__fct_cost_daily_tests_status": "pass"},
                             is_test_sensor=True)
     assert isinstance(events[0], TaskSuccessEvent)
-    events, _ = run_trigger({**STARTED, "model__openfinops__fct_cost_daily_status": {"status": "skipped"}})
+    events, _ = run_trigger({"model__openfinops__fct_cost_daily_status": {"status": "skipped"}})
     assert isinstance(events[0], TaskSkippedEvent)
 
 
@@ -104,12 +100,12 @@ def test_a_passing_test_task_and_a_skipped_node_end_on_the_triggerer():
 def test_a_failure_resumes_the_task_on_a_worker(xcoms, producer_state, reason):
     from airflow.triggers.base import BaseTaskEndEvent
 
-    events, _ = run_trigger({**STARTED, **xcoms}, producer_state=producer_state)
+    events, _ = run_trigger({**xcoms}, producer_state=producer_state)
     assert len(events) == 1 and not isinstance(events[0], BaseTaskEndEvent)
     assert events[0].payload["status"] == "failed" and events[0].payload["reason"] == reason
 
 
 def test_a_retry_resumes_on_a_worker_where_cosmos_runs_the_node_alone():
-    events, asked = run_trigger({**STARTED, "model__openfinops__fct_cost_daily_status": {"status": "success"}},
+    events, asked = run_trigger({"model__openfinops__fct_cost_daily_status": {"status": "success"}},
                                 try_number=2)
     assert events[0].payload["reason"] == "producer_skipped" and asked == []
